@@ -1,0 +1,123 @@
+"""How every service consumes a topic: read, dead-letter the unreadable, apply the rest exactly once.
+
+A batch from Kafka is applied in one database transaction (inbox + state + outbox), and only
+then is the offset committed. A duplicate event id is skipped by the inbox. A message that
+cannot be read, or that the handler keeps failing on, is dead-lettered so the partition moves on.
+If the store itself is unavailable the batch is not committed and Kafka redelivers it.
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import TypeAdapter
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from shared.dead_letters import DeadLetters
+from shared.events.decoding import InvalidEvent, decode
+from shared.events.envelope import Envelope
+from shared.logs import bound_to_event, get_logger
+from shared.relay import OutboxRelay
+from shared.store import Store, Transaction
+from shared.topics import Topic
+
+log = get_logger(__name__)
+
+Apply = Callable[[Transaction, Any], Awaitable[None]]
+
+ATTEMPTS = 3
+STORE_UNAVAILABLE = (OperationalError, InterfaceError)
+
+
+class EventIntake:
+    """Takes one topic's events into a service: decode, deduplicate, apply, emit."""
+
+    def __init__(
+        self,
+        topic: Topic,
+        events: TypeAdapter,
+        apply: Apply,
+        *,
+        store: Store,
+        relay: OutboxRelay,
+        dead_letters: DeadLetters,
+    ) -> None:
+        self.topic = topic
+        self._events = events
+        self._apply = apply
+        self._store = store
+        self._relay = relay
+        self._dead_letters = dead_letters
+        self.applied = 0
+        self.duplicates = 0
+
+    async def take(self, records: Sequence[ConsumerRecord]) -> None:
+        readable = [pair async for pair in self._readable(records)]
+        try:
+            async with self._store.transaction() as tx:
+                for _, event in readable:
+                    await self._apply_once(tx, event)
+                emitted = tx.emitted
+        except STORE_UNAVAILABLE:
+            await asyncio.sleep(1)  # let the store recover before Kafka redelivers the batch
+            raise
+        except Exception:
+            log.warning("batch failed; applying its events one by one", exc_info=True, size=len(readable))
+            emitted = 0
+            for record, event in readable:
+                emitted += await self._apply_alone(record, event)
+        if emitted:
+            self._relay.wake()
+
+    async def _readable(self, records: Sequence[ConsumerRecord]):  # noqa: ANN202 - async generator of pairs
+        for record in records:
+            try:
+                yield record, decode(self._events, record.value)
+            except InvalidEvent as refusal:
+                await self._dead_letters.send(record, refusal.reason, refusal.detail)
+
+    async def _apply_once(self, tx: Transaction, event: Envelope) -> None:
+        with bound_to_event(event):
+            if await tx.first_time(event.id):
+                await self._apply(tx, event)
+                self.applied += 1
+            else:
+                self.duplicates += 1
+                log.info("duplicate event skipped")
+
+    async def _apply_alone(self, record: ConsumerRecord, event: Envelope) -> int:
+        """Retry one event in its own transaction; dead-letter it if the handler keeps failing."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                async with self._store.transaction() as tx:
+                    await self._apply_once(tx, event)
+                    return tx.emitted
+            except STORE_UNAVAILABLE:
+                await asyncio.sleep(1)
+                raise
+            except Exception as error:
+                if attempt == ATTEMPTS:
+                    with bound_to_event(event):
+                        await self._dead_letters.send(record, "handler_error", f"{type(error).__name__}: {error}")
+                    return 0
+                await asyncio.sleep(0.05 * 2**attempt)
+        return 0
+
+    def subscribe(self, broker: KafkaBroker, group_id: str, max_records: int = 500) -> None:
+        """Register the Kafka subscription: batches, offsets committed only after `take` succeeded."""
+
+        async def consume(message: KafkaMessage) -> None:
+            await self.take(message.raw_message)
+
+        broker.subscriber(
+            self.topic.name,
+            group_id=group_id,
+            batch=True,
+            max_records=max_records,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            title=f"{group_id}:{self.topic.name}",
+        )(consume)

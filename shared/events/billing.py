@@ -1,0 +1,143 @@
+"""Billing facts from upstream (`billing.events`) and the problems derived from them (`billing.problems`)."""
+
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter
+
+from shared.events.envelope import Data, Envelope, Id, UtcDatetime
+
+ProblemKind = Literal["payment_failed", "payment_method_invalid", "account_suspended", "chargeback"]
+
+
+# --- billing.events: facts reported by upstream billing systems -----------------------------
+
+
+class PaymentFailedData(Data):
+    client_id: Id
+    payment_method_id: Id
+    attempt: int = Field(ge=1)
+    decline_code: str | None = None
+    amount_due: Decimal | None = Field(default=None, ge=0)
+
+
+class PaymentSucceededData(Data):
+    client_id: Id
+    invoice_id: str | None = None
+
+
+class PaymentMethodData(Data):
+    client_id: Id
+    payment_method_id: Id
+
+
+class AccountSuspendedData(Data):
+    client_id: Id
+    reason: str | None = None
+
+
+class AccountReinstatedData(Data):
+    client_id: Id
+
+
+class ChargebackOpenedData(Data):
+    client_id: Id
+    dispute_id: Id
+
+
+class ChargebackClosedData(Data):
+    client_id: Id
+    dispute_id: Id
+    outcome: Literal["won", "lost"]
+
+
+class PaymentFailed(Envelope):
+    type: Literal["billing.payment_failed"] = "billing.payment_failed"
+    data: PaymentFailedData
+
+
+class PaymentSucceeded(Envelope):
+    type: Literal["billing.payment_succeeded"] = "billing.payment_succeeded"
+    data: PaymentSucceededData
+
+
+class PaymentMethodExpired(Envelope):
+    type: Literal["billing.payment_method_expired"] = "billing.payment_method_expired"
+    data: PaymentMethodData
+
+
+class PaymentMethodRemoved(Envelope):
+    type: Literal["billing.payment_method_removed"] = "billing.payment_method_removed"
+    data: PaymentMethodData
+
+
+class PaymentMethodUpdated(Envelope):
+    type: Literal["billing.payment_method_updated"] = "billing.payment_method_updated"
+    data: PaymentMethodData
+
+
+class AccountSuspended(Envelope):
+    type: Literal["billing.account_suspended"] = "billing.account_suspended"
+    data: AccountSuspendedData
+
+
+class AccountReinstated(Envelope):
+    type: Literal["billing.account_reinstated"] = "billing.account_reinstated"
+    data: AccountReinstatedData
+
+
+class ChargebackOpened(Envelope):
+    type: Literal["billing.chargeback_opened"] = "billing.chargeback_opened"
+    data: ChargebackOpenedData
+
+
+class ChargebackClosed(Envelope):
+    type: Literal["billing.chargeback_closed"] = "billing.chargeback_closed"
+    data: ChargebackClosedData
+
+
+BillingEvent = Annotated[
+    PaymentFailed
+    | PaymentSucceeded
+    | PaymentMethodExpired
+    | PaymentMethodRemoved
+    | PaymentMethodUpdated
+    | AccountSuspended
+    | AccountReinstated
+    | ChargebackOpened
+    | ChargebackClosed,
+    Field(discriminator="type"),
+]
+BILLING_EVENT: TypeAdapter[BillingEvent] = TypeAdapter(BillingEvent)
+
+
+# --- billing.problems: a client's open problems, as billing-monitor sees them ---------------
+
+
+class ProblemOpenedData(Data):
+    client_id: Id
+    kind: ProblemKind
+    detail: str = Field(description="What is wrong and what to do, written for the client only.")
+    opened_at: UtcDatetime
+    open_problems: list[ProblemKind] = Field(description="The client's open problem kinds after this change.")
+
+
+class ProblemResolvedData(Data):
+    client_id: Id
+    kind: ProblemKind
+    resolved_at: UtcDatetime
+    open_problems: list[ProblemKind]
+
+
+class ProblemOpened(Envelope):
+    type: Literal["billing.problem_opened"] = "billing.problem_opened"
+    data: ProblemOpenedData
+
+
+class ProblemResolved(Envelope):
+    type: Literal["billing.problem_resolved"] = "billing.problem_resolved"
+    data: ProblemResolvedData
+
+
+BillingProblemEvent = Annotated[ProblemOpened | ProblemResolved, Field(discriminator="type")]
+BILLING_PROBLEM_EVENT: TypeAdapter[BillingProblemEvent] = TypeAdapter(BillingProblemEvent)

@@ -1,0 +1,74 @@
+"""Structured logs: JSON lines in production, readable colours on a terminal.
+
+Every line carries the service; lines written while handling an event also carry its
+event id and correlation id (bound with `bound_to_event`).
+"""
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import structlog
+
+from shared.events.envelope import Envelope
+
+
+def configure_logging(service: str, level: str = "INFO", fmt: Literal["json", "console", "auto"] = "auto") -> None:
+    use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    renderer = structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    shared_processors: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_service(service),
+    ]
+    structlog.configure(
+        processors=[
+            *shared_processors,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info if use_json else _identity,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    # Libraries (aiokafka, uvicorn, faststream) log through the standard library: same format, same stream.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[*shared_processors, structlog.stdlib.ExtraAdder()],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.WARNING))
+
+
+def _add_service(service: str) -> structlog.typing.Processor:
+    def add(_logger: object, _method: str, event_dict: structlog.typing.EventDict) -> structlog.typing.EventDict:
+        event_dict.setdefault("service", service)
+        return event_dict
+
+    return add
+
+
+def _identity(_logger: object, _method: str, event_dict: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    return event_dict
+
+
+@contextmanager
+def bound_to_event(event: Envelope) -> Iterator[None]:
+    """Tag every log line inside the block with the event's id, type and correlation id."""
+    with structlog.contextvars.bound_contextvars(
+        event_id=event.id, event_type=event.type, correlation_id=event.correlation_id
+    ):
+        yield
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)

@@ -1,0 +1,133 @@
+"""A service process: settings, logs, store, Kafka, outbox relay, and an HTTP port for health,
+metrics and the service's own API. Each service's `app.py` declares what it consumes and serves."""
+
+import asyncio
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import uvicorn
+from faststream.kafka import KafkaBroker
+from pydantic import TypeAdapter
+from sqlalchemy import MetaData, text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from shared.broker import make_broker
+from shared.consumer import Apply, EventIntake
+from shared.dead_letters import DeadLetters
+from shared.logs import configure_logging, get_logger
+from shared.relay import OutboxRelay
+from shared.settings import BaseServiceSettings, load_settings
+from shared.store import Store
+from shared.topics import Topic
+
+log = get_logger(__name__)
+
+S = TypeVar("S", bound=BaseServiceSettings)
+
+
+class Service:
+    def __init__(self, settings: BaseServiceSettings, tables: MetaData) -> None:
+        self.settings = settings
+        self.name = settings.service_name
+        self.store = Store(settings.store_url, tables)
+        self.broker: KafkaBroker = make_broker(settings)
+        self.dead_letters = DeadLetters(self._publish_confirmed, consumer_group=self.name)
+        self.relay = OutboxRelay(self.store, self._send)
+        self.intakes: list[EventIntake] = []
+        self.routes: list[BaseRoute] = [Route("/health", self._health)]
+        self._http: _EmbeddedServer | None = None
+
+    def consume(self, topic: Topic, events: TypeAdapter, apply: Apply, max_records: int = 500) -> EventIntake:
+        intake = EventIntake(
+            topic, events, apply, store=self.store, relay=self.relay, dead_letters=self.dead_letters
+        )
+        intake.subscribe(self.broker, group_id=self.name, max_records=max_records)
+        self.intakes.append(intake)
+        return intake
+
+    async def start(self, http: bool = True) -> None:
+        await self.store.open()
+        await self.broker.start()
+        self.relay.start()
+        if http:
+            self._http = _EmbeddedServer(Starlette(routes=self.routes), self.settings.http_port)
+            await self._http.start()
+        log.info("service started", kafka=self.settings.kafka_bootstrap_servers, http_port=self.settings.http_port)
+
+    async def stop(self) -> None:
+        """Stop taking input, publish what is committed, then let go of Kafka and the store."""
+        for subscriber in self.broker.subscribers:
+            await subscriber.stop()
+        await self.relay.stop()
+        if self._http:
+            await self._http.stop()
+        await self.broker.stop()
+        await self.store.close()
+        log.info("service stopped")
+
+    async def _send(self, topic: str, key: bytes, payload: bytes) -> asyncio.Future:
+        return await self.broker.publish(payload, topic, key=key, headers=_JSON, no_confirm=True)
+
+    async def _publish_confirmed(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, str]) -> None:
+        await self.broker.publish(value, topic, key=key, headers=headers)
+
+    async def _health(self, _request: Request) -> Response:
+        kafka = await self.broker.ping(timeout=2)
+        try:
+            async with self.store.reading() as connection:
+                await connection.execute(text("SELECT 1"))
+            store = True
+        except Exception:
+            store = False
+        ready = kafka and store
+        body = {"status": "ready" if ready else "unavailable", "kafka": kafka, "store": store}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+
+_JSON = {"content-type": "application/cloudevents+json"}
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """uvicorn inside our event loop; the service, not uvicorn, owns the signals."""
+
+    def __init__(self, app: Starlette, port: int) -> None:
+        super().__init__(uvicorn.Config(app, host="0.0.0.0", port=port, log_config=None, access_log=False))
+        self._task: asyncio.Task | None = None
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self.serve(), name="http")
+        while not self.started and not self._task.done():
+            await asyncio.sleep(0.01)
+        if self._task.done():
+            self._task.result()  # raises why the port could not be served
+
+    async def stop(self) -> None:
+        self.should_exit = True
+        if self._task:
+            await self._task
+
+
+def run(settings_class: type[S], build: Callable[[S], Service]) -> None:
+    """The entry point of a service process: `python -m services.<name>`."""
+    settings = load_settings(settings_class)
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    asyncio.run(_serve(build(settings)))
+
+
+async def _serve(service: Service) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await service.start()
+    await stopping.wait()
+    await service.stop()

@@ -1,0 +1,156 @@
+"""A service's own database: its tables plus the inbox and outbox every service keeps.
+
+One write transaction at a time per process (SQLite has one writer; handlers of different
+subscribers run concurrently). Inside it: record the input in the inbox, change state, and
+put every output in the outbox — all or nothing.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from shared.events.envelope import Envelope
+from shared.topics import Topic
+
+mechanism = MetaData()
+
+inbox = Table(
+    "inbox",
+    mechanism,
+    Column("event_id", String(200), primary_key=True),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    mechanism,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(200), nullable=False, unique=True),
+    Column("topic", String(200), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Index("outbox_unsent", "seq", sqlite_where=Column("sent_at").is_(None), postgresql_where=Column("sent_at").is_(None)),
+)
+
+
+class Transaction:
+    """One unit of work: what it reads and writes commits together with what it emits."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.emitted = 0
+
+    async def first_time(self, event_id: str) -> bool:
+        """Record an input as handled; False when it already was (a duplicate to skip)."""
+        statement = insert_ignoring_duplicates(self.connection, inbox).values(
+            event_id=event_id, received_at=datetime.now(UTC)
+        )
+        result = await self.connection.execute(statement)
+        return result.rowcount == 1
+
+    async def emit(self, topic: Topic, event: Envelope) -> None:
+        """Queue an event for publication once this transaction commits. Re-emitting an id is a no-op."""
+        statement = insert_ignoring_duplicates(self.connection, outbox).values(
+            event_id=event.id,
+            topic=topic.name,
+            key=str(getattr(event.data, topic.key)),
+            payload=event.to_json(),
+            created_at=datetime.now(UTC),
+        )
+        self.emitted += (await self.connection.execute(statement)).rowcount
+
+
+class Store:
+    def __init__(self, url: str, *tables: MetaData) -> None:
+        self.url = url
+        self._metadatas = (mechanism, *tables)
+        self._write_lock = asyncio.Lock()
+        self.engine: AsyncEngine = _create_engine(url)
+
+    async def open(self) -> None:
+        async with self.engine.begin() as connection:
+            for metadata in self._metadatas:
+                await connection.run_sync(metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._write_lock, self.engine.begin() as connection:
+            yield Transaction(connection)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for queries; sees only committed state."""
+        async with self.engine.connect() as connection:
+            yield connection
+
+    async def unsent(self, limit: int) -> list[tuple[int, str, str, bytes]]:
+        """The oldest outbox rows not yet published: (seq, topic, key, payload)."""
+        query = (
+            select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.payload)
+            .where(outbox.c.sent_at.is_(None))
+            .order_by(outbox.c.seq)
+            .limit(limit)
+        )
+        async with self.reading() as connection:
+            return [tuple(row) for row in await connection.execute(query)]
+
+    async def mark_sent(self, seqs: list[int]) -> None:
+        async with self.transaction() as tx:
+            await tx.connection.execute(
+                update(outbox).where(outbox.c.seq.in_(seqs)).values(sent_at=datetime.now(UTC))
+            )
+
+    async def backlog(self) -> int:
+        """How many outbox rows wait for publication."""
+        async with self.reading() as connection:
+            query = select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
+            return (await connection.execute(query)).scalar_one()
+
+
+def insert_ignoring_duplicates(connection: AsyncConnection, table: Table):  # noqa: ANN201 - dialect-specific Insert
+    dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def _create_engine(url: str) -> AsyncEngine:
+    if not url.startswith("sqlite"):
+        return create_async_engine(url, pool_pre_ping=True)
+    database = url.split(":///", 1)[-1]
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _durable_wal(dbapi_connection, _record) -> None:  # noqa: ANN001
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+        cursor.execute("PRAGMA synchronous=FULL")  # a commit is on disk before we commit the Kafka offset
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    return engine

@@ -1,0 +1,31 @@
+"""Fixtures for tests of one service against the real broker and its own store."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from shared.settings import BaseServiceSettings
+from shared.topics import ensure_topics
+
+
+@pytest.fixture(scope="session")
+async def registry_topics(kafka_bootstrap: str) -> str:
+    """Every topic of the registry exists (idempotent); returns the bootstrap servers."""
+    await ensure_topics(kafka_bootstrap)
+    return kafka_bootstrap
+
+
+@pytest.fixture
+def settings_for(registry_topics: str, tmp_path: Path) -> Callable[..., BaseServiceSettings]:
+    """Settings of a service under test: the test broker and a fresh SQLite file per test
+    (call it again with the same `database` name to restart on the same state)."""
+
+    def make(settings_class: type[BaseServiceSettings], database: str = "store", **overrides) -> BaseServiceSettings:
+        return settings_class(
+            kafka_bootstrap_servers=registry_topics,
+            database_url=f"sqlite:///{tmp_path / database}.db",
+            **overrides,
+        )
+
+    return make
