@@ -195,7 +195,8 @@ def broker_owner(pid: int) -> int | None:
 
 
 def kill_brokers(pids: list[int], timeout: float = STOP_TIMEOUT_SECONDS) -> None:
-    """SIGTERM the given brokers, SIGKILL those still alive after `timeout` seconds."""
+    """SIGTERM the given brokers, SIGKILL those still alive after `timeout` seconds, remove their directories."""
+    workdirs = [_property(_read_cmdline(pid), MARKER_PROPERTY) for pid in pids]
     for pid in pids:
         _signal_quietly(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -204,6 +205,9 @@ def kill_brokers(pids: list[int], timeout: float = STOP_TIMEOUT_SECONDS) -> None
     for pid in pids:
         if _read_cmdline(pid):
             _signal_quietly(pid, signal.SIGKILL)
+    for workdir in workdirs:
+        if workdir and Path(workdir).name.startswith(_WORKDIR_PREFIX):
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _signal_quietly(pid: int, signum: int) -> None:

@@ -1,0 +1,243 @@
+"""`contract-pause run`: a broker, the topics and every service on one machine, without Docker.
+
+Each service under services/<name>/ (a folder with __main__.py) runs as its own
+process, `python -m services.<name>`, with KAFKA_BOOTSTRAP_SERVERS and HTTP_PORT
+8081, 8082, ... in name order. Their output is interleaved line by line behind a
+coloured service name, as docker compose does. Ctrl-C or SIGTERM stops the
+services (SIGTERM, SIGKILL after 10 s), then the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from ops import kafka_local
+
+SERVICES_DIR = kafka_local.REPO_ROOT / "services"
+FIRST_HTTP_PORT = 8081
+SERVICE_STOP_TIMEOUT_SECONDS = 10.0
+_COLOURS = ("36", "33", "32", "35", "34", "91", "96", "93")
+
+
+def discover_services(services_dir: Path = SERVICES_DIR) -> list[str]:
+    """Module names of the runnable services: folders of services/ that hold a __main__.py."""
+    if not services_dir.is_dir():
+        return []
+    return sorted(path.parent.name for path in services_dir.glob("*/__main__.py"))
+
+
+def display_name(module_name: str) -> str:
+    return module_name.replace("_", "-")
+
+
+class Console:
+    """Writes whole lines from many threads, each behind a padded, optionally coloured name."""
+
+    def __init__(self, names: list[str], stream: IO[str] = sys.stdout) -> None:
+        self._stream = stream
+        self._lock = threading.RLock()  # re-entrant: the signal handler prints too
+        self._width = max(len(name) for name in [*names, "run"])
+        coloured = stream.isatty() and not os.environ.get("NO_COLOR")
+        palette = itertools.cycle(_COLOURS)
+        self._colours = {name: next(palette) for name in names} if coloured else {}
+
+    def line(self, name: str, text: str) -> None:
+        label = f"{name:<{self._width}} |"
+        colour = self._colours.get(name)
+        if colour:
+            label = f"\033[{colour}m{label}\033[0m"
+        with self._lock:
+            self._stream.write(f"{label} {text.rstrip()}\n")
+            self._stream.flush()
+
+    def say(self, text: str) -> None:
+        self.line("run", text)
+
+
+@dataclass
+class ServiceProcess:
+    module: str
+    http_port: int
+    process: subprocess.Popen[bytes] | None = None
+    reader: threading.Thread | None = None
+    reported_exit: bool = False
+    name: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.name = display_name(self.module)
+
+
+class Runner:
+    def __init__(self, kafka_port: int, console_stream: IO[str] = sys.stdout) -> None:
+        self.kafka_port = kafka_port
+        self.services = [
+            ServiceProcess(module, FIRST_HTTP_PORT + index) for index, module in enumerate(discover_services())
+        ]
+        self.console = Console(["kafka", *(service.name for service in self.services)], console_stream)
+        self.broker: kafka_local.LocalKafka | None = None
+        self.bootstrap_servers = ""
+        self._stopping = threading.Event()
+        self._signals = 0
+
+    def run(self) -> int:
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._start_broker()
+            if not self._stopping.is_set():
+                self._ensure_topics()
+            if not self._stopping.is_set():
+                self._start_services()
+            self._supervise()
+            return 0 if self.broker is None or self.broker.is_running() or self._stopping.is_set() else 1
+        finally:
+            self._stop_services()
+            self._stop_broker()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            self.console.say(f"{signal.Signals(signum).name}: stopping (again to kill at once)")
+        self._stopping.set()
+
+    def _start_broker(self) -> None:
+        external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+        if external:
+            self.bootstrap_servers = external
+            self.console.say(f"Kafka: {external} (from KAFKA_BOOTSTRAP_SERVERS; not starting a broker)")
+            return
+        self.console.say(f"starting Apache Kafka {kafka_local.kafka_version()} (KRaft, local JVM) on 127.0.0.1:{self.kafka_port}")
+        started = time.monotonic()
+        self.broker = kafka_local.LocalKafka(port=self.kafka_port).start()
+        self.bootstrap_servers = self.broker.bootstrap_servers
+        threading.Thread(target=self._follow_broker_log, name="kafka-log", daemon=True).start()
+        self.console.say(
+            f"Kafka ready at {self.bootstrap_servers} in {time.monotonic() - started:.1f} s (pid {self.broker.pid})"
+        )
+
+    def _follow_broker_log(self) -> None:
+        assert self.broker is not None and self.broker.log_path is not None
+        with open(self.broker.log_path, errors="replace") as log:
+            while True:
+                line = log.readline()
+                if line:
+                    self.console.line("kafka", line)
+                elif self.broker.is_running():
+                    time.sleep(0.2)
+                else:
+                    return
+
+    def _ensure_topics(self) -> None:
+        try:
+            from shared.topics import ensure_topics
+        except ImportError as error:
+            self.console.say(f"no topics yet (shared.topics.ensure_topics not importable: {error})")
+            return
+        created = asyncio.run(ensure_topics(self.bootstrap_servers))
+        if created:
+            self.console.say(f"created topics: {', '.join(created)}")
+        else:
+            self.console.say("topics ready")
+
+    def _start_services(self) -> None:
+        if not self.services:
+            self.console.say(f"no services yet (no {SERVICES_DIR.name}/<name>/__main__.py); the broker runs alone")
+        preexec = kafka_local.die_with_parent()
+        for service in self.services:
+            environment = {
+                **os.environ,
+                "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+                "HTTP_PORT": str(service.http_port),
+                "PYTHONUNBUFFERED": "1",
+            }
+            service.process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service.module}"],
+                env=environment,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                # Own session: Ctrl-C reaches only us, and we stop services in order.
+                start_new_session=True,
+                preexec_fn=preexec,
+            )
+            service.reader = threading.Thread(
+                target=self._relay_output, args=(service,), name=f"{service.name}-output", daemon=True
+            )
+            service.reader.start()
+            self.console.say(
+                f"{service.name}: pid {service.process.pid}, http://127.0.0.1:{service.http_port}"
+            )
+
+    def _relay_output(self, service: ServiceProcess) -> None:
+        assert service.process is not None and service.process.stdout is not None
+        for raw in service.process.stdout:
+            self.console.line(service.name, raw.decode(errors="replace"))
+
+    def _supervise(self) -> None:
+        if not self._stopping.is_set():
+            self.console.say(f"running with KAFKA_BOOTSTRAP_SERVERS={self.bootstrap_servers}; Ctrl-C to stop")
+        while not self._stopping.wait(0.5):
+            for service in self._exited_services():
+                service.reported_exit = True
+                self.console.say(
+                    f"{service.name} exited unexpectedly with code {service.process.returncode}; the others keep running"
+                )
+            if self.broker is not None and not self.broker.is_running():
+                self.console.say("the Kafka broker exited unexpectedly; stopping")
+                return
+
+    def _exited_services(self) -> Iterator[ServiceProcess]:
+        for service in self.services:
+            if service.process is not None and not service.reported_exit and service.process.poll() is not None:
+                yield service
+
+    def _stop_services(self) -> None:
+        running = [s for s in self.services if s.process is not None and s.process.poll() is None]
+        for service in running:
+            self.console.say(f"stopping {service.name}")
+            _signal_quietly(service.process, signal.SIGTERM)
+        deadline = time.monotonic() + SERVICE_STOP_TIMEOUT_SECONDS
+        for service in running:
+            while service.process.poll() is None and time.monotonic() < deadline and self._signals < 2:
+                time.sleep(0.1)
+            if service.process.poll() is None:
+                self.console.say(f"{service.name} did not stop in time, killing it")
+                service.process.kill()
+            service.process.wait()
+        for service in self.services:
+            if service.reader is not None:
+                service.reader.join(timeout=2)
+
+    def _stop_broker(self) -> None:
+        if self.broker is None:
+            return
+        self.console.say("stopping Kafka")
+        self.broker.stop()
+        self.console.say("stopped")
+
+
+def _signal_quietly(process: subprocess.Popen[bytes], signum: int) -> None:
+    try:
+        process.send_signal(signum)
+    except ProcessLookupError:
+        pass
+
+
+def run(kafka_port: int = 9092) -> int:
+    try:
+        return Runner(kafka_port).run()
+    except kafka_local.KafkaLocalError as error:
+        print(f"contract-pause run: {error}", file=sys.stderr)
+        return 1
