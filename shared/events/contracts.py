@@ -84,6 +84,8 @@ class ContractSnapshot(Data):
             raise ValueError(f"status {self.status!r} contradicts holds {self.holds}: paused exactly while held")
         if len(set(self.holds)) != len(self.holds):
             raise ValueError(f"holds {self.holds} repeat a hold")
+        if self.client_message is not None and "client" not in self.holds:
+            raise ValueError("client_message belongs to a client hold, and there is none")
         return self
 
 
