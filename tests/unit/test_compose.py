@@ -1,0 +1,98 @@
+"""docker-compose.yml stays in step with the services, the topic registry and the Kafka rules."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+SERVICES = {
+    "billing-monitor": ("services.billing_monitor", 8081),
+    "contract-state": ("services.contract_state", 8082),
+    "time-tracking": ("services.time_tracking", 8083),
+    "notification": ("services.notification", 8084),
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {key: str(value) for key, value in env.items()}
+
+
+def test_names_the_four_services_and_kafka(compose: dict[str, Any]) -> None:
+    assert set(SERVICES) | {"kafka", "topics"} == set(compose["services"])
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_runs_its_module_against_compose_kafka(compose: dict[str, Any], name: str) -> None:
+    module, host_port = SERVICES[name]
+    service = compose["services"][name]
+    assert service["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert service["command"] == ["python", "-m", module]
+    env = environment(service)
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert env["HTTP_PORT"] == "8080"
+    assert env["DATABASE_URL"].startswith(("sqlite:///", "sqlite+aiosqlite:///"))
+    assert service["ports"] == [f"{host_port}:8080"]
+    database_dir = env["DATABASE_URL"].split(":///", 1)[1].rsplit("/", 1)[0]
+    assert any(volume.endswith(f":{database_dir}") for volume in service["volumes"]), "store not on a volume"
+    assert service["depends_on"] == {
+        "kafka": {"condition": "service_healthy"},
+        "topics": {"condition": "service_completed_successfully"},
+    }
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_healthcheck_asks_its_health_endpoint(compose: dict[str, Any], name: str) -> None:
+    test = compose["services"][name]["healthcheck"]["test"]
+    assert test[0] in ("CMD", "CMD-SHELL")
+    assert "http://localhost:8080/health" in " ".join(test)
+
+
+def test_kafka_is_single_node_kraft_without_auto_create(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]
+    assert kafka["image"].startswith("apache/kafka:4.")
+    env = environment(kafka)
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert "PLAINTEXT://kafka:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    for replication in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"):
+        assert env[replication] == "1"
+    assert "/opt/kafka/bin/kafka-broker-api-versions.sh" in " ".join(kafka["healthcheck"]["test"])
+
+
+def test_topic_init_creates_every_registered_topic(compose: dict[str, Any]) -> None:
+    from shared import topics
+
+    step = compose["services"]["topics"]
+    assert step["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    assert environment(step)["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    command = step["command"]
+    registered = {topic.name for topic in topics.ALL_TOPICS}
+    if command == ["python", "-m", "shared.topics"]:
+        # `python -m shared.topics` creates ensure_topics' default set: it must be the whole registry.
+        default = inspect.signature(topics.ensure_topics).parameters.get("topics")
+        created = {topic.name for topic in default.default} if default is not None else registered
+    else:
+        created = set(re.findall(r"[a-z][a-z0-9._-]*", " ".join(command)))
+    assert registered - created == set()
+
+
+def test_image_is_slim_python_and_runs_as_non_root() -> None:
+    dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.MULTILINE)
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
+    assert users and users[-1] not in ("root", "0")
