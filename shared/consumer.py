@@ -7,6 +7,7 @@ If the store itself is unavailable the batch is not committed and Kafka redelive
 """
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,7 @@ from shared.dead_letters import DeadLetters
 from shared.events.decoding import InvalidEvent, decode
 from shared.events.envelope import Envelope
 from shared.logs import bound_to_event, get_logger
+from shared.metrics import Metrics
 from shared.relay import OutboxRelay
 from shared.store import Store, Transaction
 from shared.topics import Topic
@@ -44,6 +46,7 @@ class EventIntake:
         store: Store,
         relay: OutboxRelay,
         dead_letters: DeadLetters,
+        metrics: Metrics,
     ) -> None:
         self.topic = topic
         self._events = events
@@ -51,6 +54,7 @@ class EventIntake:
         self._store = store
         self._relay = relay
         self._dead_letters = dead_letters
+        self._metrics = metrics
         self.applied = 0
         self.duplicates = 0
 
@@ -82,9 +86,13 @@ class EventIntake:
     async def _apply_once(self, tx: Transaction, event: Envelope) -> None:
         with bound_to_event(event):
             if await tx.first_time(event.id):
+                started = time.perf_counter()
                 await self._apply(tx, event)
+                self._metrics.handler_seconds.labels(self.topic.name).observe(time.perf_counter() - started)
+                self._metrics.consumed.labels(self.topic.name, event.type).inc()
                 self.applied += 1
             else:
+                self._metrics.duplicates.labels(self.topic.name).inc()
                 self.duplicates += 1
                 log.info("duplicate event skipped")
 

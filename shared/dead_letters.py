@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from aiokafka import ConsumerRecord
 
 from shared.logs import get_logger
+from shared.metrics import Metrics
 
 log = get_logger(__name__)
 
@@ -16,10 +17,10 @@ MAX_HEADER_CHARS = 2000
 
 
 class DeadLetters:
-    def __init__(self, publish: Publish, consumer_group: str) -> None:
+    def __init__(self, publish: Publish, consumer_group: str, metrics: Metrics) -> None:
         self._publish = publish
         self._consumer_group = consumer_group
-        self.count = 0
+        self._metrics = metrics
 
     async def send(self, record: ConsumerRecord, reason: str, detail: str) -> None:
         """Park one message. `detail` must not echo the message's content: logs show it."""
@@ -33,7 +34,7 @@ class DeadLetters:
             "x-dlq-failed-at": datetime.now(UTC).isoformat(),
         }
         await self._publish(f"{record.topic}.dlq", record.key, record.value or b"", headers)
-        self.count += 1
+        self._metrics.dead_lettered.labels(record.topic, reason).inc()
         log.warning(
             "message dead-lettered",
             reason=reason,

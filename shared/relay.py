@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from shared.logs import get_logger
+from shared.metrics import Metrics
 from shared.store import Store
 
 log = get_logger(__name__)
@@ -19,8 +20,9 @@ POLL_SECONDS = 1.0  # also publishes rows committed by a previous run or another
 
 
 class OutboxRelay:
-    def __init__(self, store: Store, send: Send, batch_size: int = 500) -> None:
+    def __init__(self, store: Store, send: Send, metrics: Metrics, batch_size: int = 500) -> None:
         self._store = store
+        self._metrics = metrics
         self._send = send
         self._batch_size = batch_size
         self._wakeup = asyncio.Event()
@@ -46,9 +48,11 @@ class OutboxRelay:
         """Publish every unsent row; returns how many were published."""
         total = 0
         while rows := await self._store.unsent(self._batch_size):
-            acknowledgements = [await self._send(topic, key.encode(), payload) for _, topic, key, payload in rows]
+            acknowledgements = [await self._send(row.topic, row.key.encode(), row.payload) for row in rows]
             await asyncio.gather(*acknowledgements)
-            await self._store.mark_sent([seq for seq, *_ in rows])
+            await self._store.mark_sent([row.seq for row in rows])
+            for row in rows:
+                self._metrics.published.labels(row.topic, row.type).inc()
             total += len(rows)
         self.published += total
         return total

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 import uvicorn
+from aiokafka.structs import TopicPartition
+from prometheus_client import CONTENT_TYPE_LATEST
 from faststream.kafka import KafkaBroker
 from pydantic import TypeAdapter
 from sqlalchemy import MetaData, text
@@ -20,6 +22,7 @@ from shared.broker import make_broker
 from shared.consumer import Apply, EventIntake
 from shared.dead_letters import DeadLetters
 from shared.logs import configure_logging, get_logger
+from shared.metrics import Metrics, group_lag
 from shared.relay import OutboxRelay
 from shared.settings import BaseServiceSettings, load_settings
 from shared.store import Store
@@ -36,15 +39,17 @@ class Service:
         self.name = settings.service_name
         self.store = Store(settings.store_url, tables)
         self.broker: KafkaBroker = make_broker(settings)
-        self.dead_letters = DeadLetters(self._publish_confirmed, consumer_group=self.name)
-        self.relay = OutboxRelay(self.store, self._send)
+        self.metrics = Metrics()
+        self.dead_letters = DeadLetters(self._publish_confirmed, consumer_group=self.name, metrics=self.metrics)
+        self.relay = OutboxRelay(self.store, self._send, self.metrics)
         self.intakes: list[EventIntake] = []
-        self.routes: list[BaseRoute] = [Route("/health", self._health)]
+        self.routes: list[BaseRoute] = [Route("/health", self._health), Route("/metrics", self._metrics)]
         self._http: _EmbeddedServer | None = None
 
     def consume(self, topic: Topic, events: TypeAdapter, apply: Apply, max_records: int = 500) -> EventIntake:
         intake = EventIntake(
-            topic, events, apply, store=self.store, relay=self.relay, dead_letters=self.dead_letters
+            topic, events, apply,
+            store=self.store, relay=self.relay, dead_letters=self.dead_letters, metrics=self.metrics,
         )
         intake.subscribe(self.broker, group_id=self.name, max_records=max_records)
         self.intakes.append(intake)
@@ -75,6 +80,19 @@ class Service:
 
     async def _publish_confirmed(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, str]) -> None:
         await self.broker.publish(value, topic, key=key, headers=headers)
+
+    async def _metrics(self, _request: Request) -> Response:
+        body = await self.metrics.render(self.store.backlog, self.consumer_lag)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    async def consumer_lag(self) -> dict[TopicPartition, int]:
+        """How far the service's consumer group is behind on each partition of its input topics."""
+        topics = [intake.topic.name for intake in self.intakes]
+        if not topics:
+            return {}
+        return await group_lag(
+            self.settings.kafka_bootstrap_servers, self.name, topics, **self.settings.kafka_client_options()
+        )
 
     async def _health(self, _request: Request) -> Response:
         kafka = await self.broker.ping(timeout=2)

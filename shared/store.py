@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import (
     Column,
@@ -48,11 +49,20 @@ outbox = Table(
     Column("event_id", String(200), nullable=False, unique=True),
     Column("topic", String(200), nullable=False),
     Column("key", String(200), nullable=False),
+    Column("type", String(100), nullable=False),
     Column("payload", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
     Index("outbox_unsent", "seq", sqlite_where=Column("sent_at").is_(None), postgresql_where=Column("sent_at").is_(None)),
 )
+
+
+class Unsent(NamedTuple):
+    seq: int
+    topic: str
+    key: str
+    type: str
+    payload: bytes
 
 
 class Transaction:
@@ -76,6 +86,7 @@ class Transaction:
             event_id=event.id,
             topic=topic.name,
             key=str(getattr(event.data, topic.key)),
+            type=event.type,
             payload=event.to_json(),
             created_at=datetime.now(UTC),
         )
@@ -108,16 +119,16 @@ class Store:
         async with self.engine.connect() as connection:
             yield connection
 
-    async def unsent(self, limit: int) -> list[tuple[int, str, str, bytes]]:
-        """The oldest outbox rows not yet published: (seq, topic, key, payload)."""
+    async def unsent(self, limit: int) -> list["Unsent"]:
+        """The oldest outbox rows not yet published."""
         query = (
-            select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.payload)
+            select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.type, outbox.c.payload)
             .where(outbox.c.sent_at.is_(None))
             .order_by(outbox.c.seq)
             .limit(limit)
         )
         async with self.reading() as connection:
-            return [tuple(row) for row in await connection.execute(query)]
+            return [Unsent(*row) for row in await connection.execute(query)]
 
     async def mark_sent(self, seqs: list[int]) -> None:
         async with self.transaction() as tx:

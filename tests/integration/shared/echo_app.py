@@ -22,8 +22,8 @@ from tests.integration.shared.test_mechanism import echo_service
 
 def die_on_first_commit(service: Service, database: Path) -> None:
     async def record_and_die() -> None:
-        (_, _, _, payload), *_ = await service.store.unsent(1)
-        database.with_suffix(".committed-id").write_text(json.loads(payload)["id"])
+        first, *_ = await service.store.unsent(1)
+        database.with_suffix(".committed-id").write_text(json.loads(first.payload)["id"])
         os._exit(17)
 
     OutboxRelay.start = lambda relay: None  # type: ignore[method-assign]

@@ -40,7 +40,9 @@ def test_sasl_without_credentials_is_refused():
     assert "needs KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD" in result.stderr
 
 
-def test_defaults_follow_the_design():
+def test_defaults_follow_the_design(monkeypatch):
+    for variable in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "KAFKA_SECURITY_PROTOCOL"):
+        monkeypatch.delenv(variable, raising=False)
     settings = BaseServiceSettings(service_name="billing-monitor")
     assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
     assert settings.store_url == "sqlite+aiosqlite:///var/billing-monitor.db"
