@@ -3,7 +3,7 @@ metrics and the service's own API. Each service's `app.py` declares what it cons
 
 import asyncio
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -59,6 +59,7 @@ class Service:
         await self.store.open()
         await self.broker.start()
         self.relay.start()
+        self._background_tasks = [asyncio.create_task(_logged(work), name=_name(work)) for work in self.background]
         if http:
             self._http = _EmbeddedServer(Starlette(routes=self.routes), self.settings.http_port)
             await self._http.start()
@@ -69,6 +70,10 @@ class Service:
         for subscriber in self.broker.subscribers:
             await subscriber.stop()
         await self.relay.stop()
+        for task in self._background_tasks:
+            task.cancel()
+        await asyncio.gather(*self._background_tasks, return_exceptions=True)
+        self._background_tasks = []
         if self._http:
             await self._http.stop()
         await self.broker.stop()
@@ -108,6 +113,20 @@ class Service:
 
 
 _JSON = {"content-type": "application/cloudevents+json"}
+
+
+async def _logged(work: Callable[[], Awaitable[None]]) -> None:
+    """A background task that dies is logged, not silently lost; the service keeps consuming."""
+    try:
+        await work()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background task failed", task=_name(work))
+
+
+def _name(work: Callable[[], Awaitable[None]]) -> str:
+    return getattr(work, "__qualname__", None) or repr(work)
 
 
 class _EmbeddedServer(uvicorn.Server):
