@@ -44,6 +44,10 @@ class Service:
         self.relay = OutboxRelay(self.store, self._send, self.metrics)
         self.intakes: list[EventIntake] = []
         self.routes: list[BaseRoute] = [Route("/health", self._health), Route("/metrics", self._metrics)]
+        # Long-running work of the service besides consuming (e.g. delivering webhooks): each is
+        # started as a task in start() and cancelled in stop(), after the relay has drained.
+        self.background: list[Callable[[], Awaitable[None]]] = []
+        self._background_tasks: list[asyncio.Task] = []
         self._http: _EmbeddedServer | None = None
 
     def consume(self, topic: Topic, events: TypeAdapter, apply: Apply, max_records: int = 500) -> EventIntake:
