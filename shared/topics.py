@@ -69,6 +69,19 @@ async def ensure_topics(
         await admin.close()
 
 
+async def partitions_of(bootstrap_servers: str, name: str, **client_options: object) -> list[int]:
+    """The partition numbers of an existing topic."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options)
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([name])
+    finally:
+        await admin.close()
+    if not description["partitions"]:
+        raise LookupError(f"topic {name} does not exist; create the topics with `python -m shared.topics`")
+    return sorted(partition["partition"] for partition in description["partitions"])
+
+
 async def _until_led(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30) -> None:
     """New partitions take a moment to elect a leader; clients that come sooner get errors."""
     deadline = asyncio.get_running_loop().time() + timeout

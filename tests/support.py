@@ -8,11 +8,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.events.envelope import Envelope
 from shared.service import Service
-from shared.topics import Topic
+from shared.topics import Topic, partitions_of
 
 
 @asynccontextmanager
@@ -97,18 +96,6 @@ class TopicReader:
         batches = await self._consumer.getmany(timeout_ms=int(seconds * 1000))
         for records in batches.values():
             self.records.extend(records)
-
-
-async def partitions_of(bootstrap: str, name: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (description,) = await admin.describe_topics([name])
-    finally:
-        await admin.close()
-    if not description["partitions"]:
-        raise AssertionError(f"topic {name} does not exist on the broker")
-    return [partition["partition"] for partition in description["partitions"]]
 
 
 @asynccontextmanager
