@@ -1,0 +1,3 @@
+from services.billing_monitor.app import main
+
+main()

@@ -1,0 +1,36 @@
+"""billing-monitor's wiring: consume `billing.events`, serve each client's standing over HTTP."""
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.billing_monitor.handlers import on_billing_fact
+from services.billing_monitor.store import load_standing, standing_to_json, tables
+from shared.events.billing import BILLING_EVENT
+from shared.service import Service, run
+from shared.settings import BaseServiceSettings
+from shared.topics import BILLING_EVENTS
+
+
+class Settings(BaseServiceSettings):
+    service_name: str = "billing-monitor"
+
+
+def build(settings: Settings) -> Service:
+    service = Service(settings, tables)
+    service.consume(BILLING_EVENTS, BILLING_EVENT, on_billing_fact)
+
+    async def client_standing(request: Request) -> Response:
+        """What support sees: the client's open problems with the text the client was given."""
+        client_id = request.path_params["client_id"]
+        async with service.store.reading() as connection:
+            standing = await load_standing(connection, client_id)
+        body = {"client_id": client_id, "open_kinds": standing.open_kinds, **standing_to_json(standing)}
+        return JSONResponse(body)
+
+    service.routes.append(Route("/clients/{client_id}/billing-problems", client_standing))
+    return service
+
+
+def main() -> None:
+    run(Settings, build)
