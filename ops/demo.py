@@ -1,0 +1,187 @@
+"""`contract-pause demo`: the story the product exists for, played against the running system.
+
+A client with two hourly contracts; time is logged; the client's payment fails; both contracts
+pause; new time is refused; everyone is told (the freelancers without billing details); the
+client also pauses one contract; the payment method is updated; one contract resumes, the other
+stays paused until the client resumes it; time is accepted again. Each step waits for its
+outcome on the real topics and the timeline of everything that happened is printed as it happens.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from ops.operate import billing_event, contract_command, parse_event, publish, time_entry
+from ops.timeline import Filter, summary
+from shared.topics import BILLING_EVENTS, CONTRACT_COMMANDS, MAIN_TOPICS, TIME_ENTRIES_SUBMITTED, partitions_of
+
+Event = dict[str, Any]
+BILLING_WORDS = ("payment_failed", "payment_method", "declined", "insufficient", "decline", "card")
+
+
+class StoryFailed(AssertionError):
+    pass
+
+
+@dataclass
+class Watch:
+    """Everything published on the main topics about one client, from the moment the watch began."""
+
+    bootstrap: str
+    about: Filter
+    say: Callable[[str], None]
+    events: list[tuple[str, Event]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    _consumer: AIOKafkaConsumer | None = None
+
+    async def __aenter__(self) -> "Watch":
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await self._consumer.start()
+        partitions = [TopicPartition(t.name, p) for t in MAIN_TOPICS for p in await partitions_of(self.bootstrap, t.name)]
+        self._consumer.assign(partitions)
+        for partition, offset in (await self._consumer.end_offsets(partitions)).items():
+            self._consumer.seek(partition, offset)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self._consumer.stop()
+
+    async def expect(self, what: str, where: Callable[[str, Event], bool], count: int = 1, timeout: float = 30) -> list[Event]:
+        deadline = time.monotonic() + timeout
+        while len(found := [e for t, e in self.events if where(t, e)]) < count:
+            if time.monotonic() > deadline:
+                raise StoryFailed(f"waited {timeout:.0f}s for {count} × {what}, saw {len(found)}")
+            await self._poll()
+        return found
+
+    async def _poll(self) -> None:
+        batches = await self._consumer.getmany(timeout_ms=200)
+        for record in sorted((r for rs in batches.values() for r in rs), key=lambda r: r.timestamp):
+            event = parse_event(record.value)
+            if event and self.about.keeps(event):
+                self.events.append((record.topic, event))
+                elapsed = time.monotonic() - self.started
+                self.say(f"  {elapsed * 1000:8.0f} ms  {record.topic:<23} {summary(event)}")
+
+
+def of_type(event_type: str, **data: Any) -> Callable[[str, Event], bool]:
+    def matches(_topic: str, event: Event) -> bool:
+        return event.get("type") == event_type and all(event["data"].get(k) == v for k, v in data.items())
+
+    return matches
+
+
+def notice(kind: str, recipient: str) -> Callable[[str, Event], bool]:
+    return of_type("notification.created", kind=kind, recipient_id=recipient)
+
+
+async def play(bootstrap: str, say: Callable[[str], None] = print) -> list[tuple[str, Event]]:
+    """Play the story; raises StoryFailed at the first outcome that does not come. Returns the timeline."""
+    run = uuid.uuid4().hex[:6]
+    client, alice, bob = f"client-{run}", f"alice-{run}", f"bob-{run}"
+    design, backend = f"design-{run}", f"backend-{run}"
+    clock = datetime.now(UTC).replace(microsecond=0)
+    step = _Steps(say)
+
+    async with Watch(bootstrap, Filter(client=client), say) as watch:
+        async def send(topic, event) -> None:  # noqa: ANN001
+            await publish(bootstrap, topic, event)
+
+        async def log_time(contract: str, freelancer: str, hours_ago: float, minutes: int) -> str:
+            start = clock - timedelta(hours=hours_ago)
+            entry = time_entry({"contract_id": contract, "freelancer_id": freelancer, "started_at": start,
+                                "ended_at": start + timedelta(minutes=minutes), "source": "tracker",
+                                "memo": "demo work"})
+            await send(TIME_ENTRIES_SUBMITTED, entry)
+            return entry.data.entry_id
+
+        step(f"{client} opens two hourly contracts: {design} with {alice}, {backend} with {bob}")
+        for contract, freelancer in ((design, alice), (backend, bob)):
+            await send(CONTRACT_COMMANDS, contract_command("open", {"contract_id": contract, "client_id": client,
+                                                                    "freelancer_id": freelancer, "kind": "hourly"}))
+        await watch.expect("contract.opened", of_type("contract.opened", status="active"), 2)
+
+        step("Both freelancers log an hour of work")
+        first = await log_time(design, alice, 3, 60)
+        await log_time(backend, bob, 3, 60)
+        await watch.expect("time accepted", of_type("time_entry.accepted", payment_protection="eligible"), 2)
+
+        step(f"{client}'s card payment fails")
+        await send(BILLING_EVENTS, billing_event("payment_failed", {
+            "client_id": client, "payment_method_id": "pm-visa-4242", "attempt": 1,
+            "decline_code": "insufficient_funds", "amount_due": "480.00"}))
+        await watch.expect("both contracts paused", of_type("contract.paused", holds=["platform"]), 2)
+        await watch.expect("the client's billing notice", notice("billing_action_required", client))
+        for freelancer in (alice, bob):
+            await watch.expect(f"{freelancer}'s pause notice", notice("contract_paused", freelancer))
+
+        step(f"{alice} tries to log time during the pause")
+        await log_time(design, alice, 0.5, 20)
+        await watch.expect("the entry refused", of_type("time_entry.rejected", reason="contract_paused"))
+        await watch.expect(f"{alice} told the time is blocked", notice("time_entry_blocked", alice))
+
+        step(f"{client} also pauses {backend} themselves")
+        await send(CONTRACT_COMMANDS, contract_command("pause", {"contract_id": backend, "actor_id": client,
+                                                                 "message": "Waiting for the new spec"}))
+        await watch.expect("both holds on backend", of_type("contract.holds_changed", contract_id=backend))
+
+        step(f"{client} updates the payment method")
+        await send(BILLING_EVENTS, billing_event("payment_method_updated", {"client_id": client,
+                                                                            "payment_method_id": "pm-visa-1881"}))
+        await watch.expect(f"{design} resumed", of_type("contract.resumed", contract_id=design))
+        await watch.expect(f"{backend} still paused by the client",
+                           of_type("contract.holds_changed", contract_id=backend, holds=["client"]))
+        await watch.expect("the client told one contract stays paused", notice("still_paused", client))
+
+        step(f"{alice} uploads this morning's time again; {bob} cannot yet")
+        await log_time(design, alice, 0.2, 10)
+        await log_time(backend, bob, 0.2, 10)
+        await watch.expect("alice's new entry accepted", of_type("time_entry.accepted", contract_id=design), 2)
+        await watch.expect("bob's entry refused", of_type("time_entry.rejected", contract_id=backend))
+
+        step(f"{client} resumes {backend}")
+        await send(CONTRACT_COMMANDS, contract_command("resume", {"contract_id": backend, "actor_id": client}))
+        await watch.expect(f"{backend} resumed", of_type("contract.resumed", contract_id=backend))
+        await watch.expect(f"{bob} told work can continue", notice("contract_resumed", bob))
+        await log_time(backend, bob, 0.1, 5)
+        await watch.expect("bob's entry accepted", of_type("time_entry.accepted", contract_id=backend), 2)
+
+        _freelancers_heard_no_billing_details(watch.events, {alice, bob})
+        if revoked := [e for _, e in watch.events if e["type"] == "time_entry.protection_revoked"]:
+            raise StoryFailed(f"time logged before the pause lost its protection: {revoked}")
+        step(f"Done in {time.monotonic() - watch.started:.1f} s; the first hour ({first}) stayed eligible.")
+        return watch.events
+
+
+def _freelancers_heard_no_billing_details(events: list[tuple[str, Event]], freelancers: set[str]) -> None:
+    for _topic, event in events:
+        data = event["data"]
+        if event["type"] == "notification.created" and data["recipient_id"] in freelancers:
+            text = f"{data['title']} {data['body']}".lower()
+            if leaked := [word for word in BILLING_WORDS if word in text]:
+                raise StoryFailed(f"a freelancer notice mentions {leaked}: {data['title']!r}")
+
+
+class _Steps:
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self._say = say
+        self._number = 0
+
+    def __call__(self, text: str) -> None:
+        self._number += 1
+        self._say(f"\n{self._number}. {text}")
+
+
+def main(bootstrap: str) -> int:
+    try:
+        asyncio.run(play(bootstrap))
+    except StoryFailed as failure:
+        print(f"\nThe story did not play out: {failure}")
+        return 1
+    return 0
