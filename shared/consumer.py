@@ -49,7 +49,7 @@ class EventIntake:
         metrics: Metrics,
     ) -> None:
         self.topic = topic
-        self._events = events
+        self.events = events
         self._apply = apply
         self._store = store
         self._relay = relay
@@ -79,7 +79,7 @@ class EventIntake:
     async def _readable(self, records: Sequence[ConsumerRecord]):  # noqa: ANN202 - async generator of pairs
         for record in records:
             try:
-                yield record, decode(self._events, record.value)
+                yield record, decode(self.events, record.value)
             except InvalidEvent as refusal:
                 await self._dead_letters.send(record, refusal.reason, refusal.detail)
 

@@ -5,7 +5,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvicorn
 from aiokafka.structs import TopicPartition
@@ -58,6 +58,11 @@ class Service:
         intake.subscribe(self.broker, group_id=self.name, max_records=max_records)
         self.intakes.append(intake)
         return intake
+
+    def produces(self, topic: Topic, events: Any, description: str = "") -> None:
+        """Declare what the service writes to a topic (it writes through the outbox): the AsyncAPI
+        document shows it. `events` is the topic's event type or discriminated union."""
+        self.broker.publisher(topic.name, title=f"{self.name}:{topic.name}", schema=events, description=description)
 
     async def start(self, http: bool = True) -> None:
         await self.store.open()
