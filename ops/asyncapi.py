@@ -7,7 +7,6 @@ subscriptions and declared publications; the payloads come from each intake's ev
 import importlib
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from faststream.specification import AsyncAPI

@@ -1,6 +1,5 @@
 """Operator and integrator commands: publish events from flags, show a contract, tail topics."""
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence

@@ -23,7 +23,6 @@ from sqlalchemy import (
     Table,
     event,
     func,
-    insert,
     select,
     update,
 )

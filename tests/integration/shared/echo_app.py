@@ -17,7 +17,7 @@ from shared.logs import configure_logging
 from shared.relay import OutboxRelay
 from shared.service import Service
 from shared.topics import Topic
-from tests.integration.shared.test_mechanism import echo_service
+from tests.integration.shared.echo import echo_service
 
 
 def die_on_first_commit(service: Service, database: Path) -> None:

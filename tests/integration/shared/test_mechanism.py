@@ -1,58 +1,17 @@
 """The mechanism every service stands on, against the real broker: inbox, outbox, relay, dead letters."""
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-from sqlalchemy import MetaData
-
-from shared.events.contracts import CONTRACT_COMMAND, ContractOpened, ContractSnapshot, OpenContract, OpenContractData
-from shared.settings import BaseServiceSettings
-from shared.service import Service
-from shared.store import Transaction
-from shared.topics import Topic, ensure_topics
+from shared.events.contracts import ContractOpened
+from tests.integration.shared.echo import echo_service, opening
 from tests.support import TopicReader, publish, publish_raw, running
 
 ECHO_APP = "tests.integration.shared.echo_app"
 REPO = Path(__file__).parents[3]
-
-
-def opening(contract_id: str, event_id: str | None = None) -> OpenContract:
-    data = OpenContractData(contract_id=contract_id, client_id="client-1", freelancer_id="fl-1", kind="hourly")
-    return OpenContract.new(data, source="test", time=datetime.now(UTC), event_id=event_id)
-
-
-@pytest.fixture
-async def echo_topics(kafka_bootstrap: str) -> tuple[Topic, Topic]:
-    suffix = uuid.uuid4().hex[:8]
-    commands = Topic(f"test.commands.{suffix}", key="contract_id", partitions=2, has_dlq=True)
-    events = Topic(f"test.events.{suffix}", key="contract_id", partitions=2)
-    await ensure_topics(kafka_bootstrap, topics=(commands, commands.dlq, events))
-    return commands, events
-
-
-def echo_service(bootstrap: str, database: Path, commands: Topic, events: Topic) -> Service:
-    """A minimal service: every `contract.open` command yields one `contract.opened` event."""
-    settings = BaseServiceSettings(
-        service_name=f"echo-{commands.name}", kafka_bootstrap_servers=bootstrap, database_url=f"sqlite:///{database}"
-    )
-    service = Service(settings, MetaData())
-
-    async def open_contract(tx: Transaction, command: OpenContract) -> None:
-        snapshot = ContractSnapshot(
-            **command.data.model_dump(exclude={"weekly_limit_hours"}),
-            status="active", holds=[], version=1, changed_at=command.time,
-        )
-        await tx.emit(events, ContractOpened.derived_from(command, snapshot, source="echo", time=command.time))
-
-    service.consume(commands, CONTRACT_COMMAND, open_contract)
-    return service
 
 
 async def test_a_duplicated_input_is_applied_once(kafka_bootstrap, echo_topics, tmp_path):
