@@ -1,0 +1,45 @@
+"""notification: wiring. Consumes billing.problems, contracts.events and time.entries; produces
+`notifications`; serves the in-app inbox and webhook subscriptions; delivers webhooks in the background."""
+
+from pydantic import Field
+
+from shared.events.billing import BILLING_PROBLEM_EVENT
+from shared.events.contracts import CONTRACT_EVENT
+from shared.events.time_entries import TIME_ENTRY_EVENT
+from shared.service import Service, run
+from shared.settings import BaseServiceSettings
+from shared.topics import BILLING_PROBLEMS, CONTRACT_EVENTS, TIME_ENTRIES
+from services.notification import api, handlers
+from services.notification.store import tables
+from services.notification.webhooks import DeliveryPolicy, WebhookDispatcher
+
+
+class Settings(BaseServiceSettings):
+    service_name: str = "notification"
+
+    webhook_max_attempts: int = Field(default=5, ge=1, le=20)
+    webhook_retry_base_seconds: float = Field(default=2.0, gt=0, description="Delays: base, 2×base, 4×base, ...")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_poll_seconds: float = Field(default=0.5, gt=0)
+
+    def delivery_policy(self) -> DeliveryPolicy:
+        return DeliveryPolicy(
+            max_attempts=self.webhook_max_attempts,
+            retry_base_seconds=self.webhook_retry_base_seconds,
+            timeout_seconds=self.webhook_timeout_seconds,
+            poll_seconds=self.webhook_poll_seconds,
+        )
+
+
+def build(settings: Settings) -> Service:
+    service = Service(settings, tables)
+    service.consume(BILLING_PROBLEMS, BILLING_PROBLEM_EVENT, handlers.on_billing_problem)
+    service.consume(CONTRACT_EVENTS, CONTRACT_EVENT, handlers.on_contract_event)
+    service.consume(TIME_ENTRIES, TIME_ENTRY_EVENT, handlers.on_time_entry)
+    service.routes.extend(api.routes(service.store))
+    service.background.append(WebhookDispatcher(service.store, settings.delivery_policy()).run)
+    return service
+
+
+def main() -> None:
+    run(Settings, build)

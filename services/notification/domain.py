@@ -1,0 +1,275 @@
+"""Who is told what, and when. Pure rules: state in, new state and notices out; time is passed in.
+
+The rules (DESIGN.md, `notifications`):
+- contract.paused: the freelancer is told (a platform pause says the platform paused it, never why;
+  a client pause quotes the client's message); the client gets a confirmation when their own hold
+  is among the holds that paused it.
+- contract.resumed: freelancer and client are told.
+- contract.holds_changed lifting one hold while another keeps the contract paused: the client is
+  told it is still paused, and why in their own terms.
+- billing.problem_opened: the client is told what to fix, once per opened problem.
+- time_entry.rejected (contract_paused): the freelancer is told, at most once per contract per pause.
+- A contract event older than (or as old as) the version already known changes nothing and tells no one.
+Freelancer notices are built only from contracts.events and time.entries data.
+"""
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from shared.events.billing import ProblemKind, ProblemOpened, ProblemResolved
+from shared.events.contracts import (
+    ContractChange,
+    ContractEnded,
+    ContractHoldsChanged,
+    ContractPaused,
+    ContractResumed,
+    ContractStatus,
+    Hold,
+)
+from shared.events.envelope import DERIVED_ID_NAMESPACE, Envelope
+from shared.events.notifications import (
+    Channel,
+    NotificationCreated,
+    NotificationCreatedData,
+    NotificationKind,
+    RecipientRole,
+)
+from shared.events.time_entries import TimeEntryRejected
+from services.notification import texts
+
+SOURCE = "notification"
+
+
+@dataclass(frozen=True)
+class PauseWindow:
+    """One pause episode: from a pause to the next resume (or end); open while the contract is paused."""
+
+    started_at: datetime
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ContractView:
+    """What this service knows of one contract: the latest snapshot and its pause episodes.
+
+    `blocked_notice_at` is the time of the latest rejection the freelancer was told about. It is kept
+    as a time, not as an episode, because time.entries may run ahead of contracts.events: the pause
+    it belongs to becomes known later, and its time then places it.
+    """
+
+    contract_id: str
+    freelancer_id: str
+    client_id: str | None = None  # None until a contract event arrived (known from a time entry only)
+    status: ContractStatus | None = None
+    holds: frozenset[Hold] = frozenset()
+    version: int = 0
+    client_message: str | None = None
+    pauses: tuple[PauseWindow, ...] = ()
+    blocked_notice_at: datetime | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self.status == "paused"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification for one recipient, before it becomes an event."""
+
+    recipient_id: str
+    recipient_role: RecipientRole
+    kind: NotificationKind
+    contract_ids: tuple[str, ...]
+    text: texts.Text
+
+
+@dataclass(frozen=True)
+class ContractOutcome:
+    view: ContractView | None  # None: nothing to save
+    notices: tuple[Notice, ...] = ()
+    note: str = ""  # why nothing happened, for the log
+
+
+@dataclass(frozen=True)
+class ProblemOutcome:
+    noticed_kinds: frozenset[ProblemKind]  # the client's open problems they have been told about
+    notices: tuple[Notice, ...] = ()
+    note: str = ""
+
+
+# --- contracts.events -----------------------------------------------------------------------
+
+
+def contract_changed(view: ContractView | None, event: ContractChange) -> ContractOutcome:
+    snapshot = event.data
+    if view is not None and snapshot.version <= view.version:
+        return ContractOutcome(None, note="stale_version")
+    before = view or ContractView(snapshot.contract_id, snapshot.freelancer_id)
+    after = _follow(before, event)
+    match event:
+        case ContractPaused():
+            notices = _paused_notices(after)
+        case ContractResumed():
+            notices = _resumed_notices(before, after)
+        case ContractHoldsChanged():
+            notices = _still_paused_notices(before, after)
+        case _:
+            notices = ()
+    return ContractOutcome(after, notices)
+
+
+def _follow(before: ContractView, event: ContractChange) -> ContractView:
+    """The view after a newer snapshot: status, holds, and where pause episodes begin and end."""
+    snapshot = event.data
+    after = replace(
+        before,
+        freelancer_id=snapshot.freelancer_id,
+        client_id=snapshot.client_id,
+        status=snapshot.status,
+        holds=frozenset(snapshot.holds),
+        version=snapshot.version,
+        client_message=snapshot.client_message,
+    )
+    changed_at = snapshot.changed_at
+    if after.paused and not before.paused:
+        after = replace(after, pauses=(*before.pauses, PauseWindow(changed_at)))
+    elif before.paused and not after.paused and before.pauses:
+        after = replace(after, pauses=(*before.pauses[:-1], replace(before.pauses[-1], ended_at=changed_at)))
+    return after
+
+
+def _paused_notices(view: ContractView) -> tuple[Notice, ...]:
+    # contract.paused means the status went from active to paused: its holds are the ones that paused it.
+    by_platform, by_client = "platform" in view.holds, "client" in view.holds
+    contract = (view.contract_id,)
+    notices = [
+        Notice(
+            view.freelancer_id, "freelancer", "contract_paused", contract,
+            texts.paused_for_freelancer(view.contract_id, by_platform, by_client, view.client_message),
+        )
+    ]
+    if by_client and view.client_id:
+        notices.append(
+            Notice(
+                view.client_id, "client", "contract_paused", contract,
+                texts.paused_for_client(view.contract_id, view.client_message),
+            )
+        )
+    return tuple(notices)
+
+
+def _resumed_notices(before: ContractView, after: ContractView) -> tuple[Notice, ...]:
+    contract = (after.contract_id,)
+    notices = [Notice(after.freelancer_id, "freelancer", "contract_resumed", contract,
+                      texts.resumed_for_freelancer(after.contract_id))]
+    if after.client_id:
+        billing_resolved = "platform" in before.holds
+        notices.append(Notice(after.client_id, "client", "contract_resumed", contract,
+                              texts.resumed_for_client(after.contract_id, billing_resolved)))
+    return tuple(notices)
+
+
+def _still_paused_notices(before: ContractView, after: ContractView) -> tuple[Notice, ...]:
+    # Without the previous holds (no earlier event seen) a lifted hold cannot be told from an added one.
+    if not (before.paused and after.paused and after.client_id):
+        return ()
+    lifted = before.holds - after.holds
+    if not lifted:
+        return ()
+    return (
+        Notice(after.client_id, "client", "still_paused", (after.contract_id,),
+               texts.still_paused(after.contract_id, client_hold_lifted="client" in lifted)),
+    )
+
+
+# --- time.entries ---------------------------------------------------------------------------
+
+
+def time_entry_rejected(view: ContractView | None, rejection: TimeEntryRejected) -> ContractOutcome:
+    entry = rejection.data
+    if entry.reason != "contract_paused":
+        return ContractOutcome(None, note="not_a_pause")
+    view = view or ContractView(entry.contract_id, entry.freelancer_id)
+    if view.status == "ended":
+        return ContractOutcome(None, note="contract_ended")
+    told = view.blocked_notice_at
+    if told is not None and pause_episode(view, rejection.time) <= pause_episode(view, told):
+        return ContractOutcome(None, note="already_told_this_pause")
+    notice = Notice(entry.freelancer_id, "freelancer", "time_entry_blocked", (entry.contract_id,),
+                    texts.time_entry_blocked(entry.contract_id))
+    return ContractOutcome(replace(view, blocked_notice_at=rejection.time), (notice,))
+
+
+def pause_episode(view: ContractView, moment: datetime) -> int:
+    """Which pause episode (1-based, as far as known) a rejection at `moment` belongs to.
+
+    The one whose window holds the moment; a moment between two windows (clocks differ) belongs to
+    the later one; a moment after every known window to a pause not seen yet (contracts.events can
+    lag behind time.entries). Never decreases as the moment moves on, so comparing the moment of
+    the latest notice with a new one tells whether they share a pause; as later pauses become
+    known the comparison stays right, since both moments are placed again.
+    """
+    started = [window for window in view.pauses if window.started_at <= moment]
+    if started and (started[-1].ended_at is None or moment < started[-1].ended_at):
+        return len(started)
+    return len(started) + 1
+
+
+# --- billing.problems -----------------------------------------------------------------------
+
+
+def problem_opened(
+    noticed_kinds: frozenset[ProblemKind], client_contract_ids: list[str], event: ProblemOpened
+) -> ProblemOutcome:
+    problem = event.data
+    still_open = noticed_kinds & frozenset(problem.open_problems)
+    if problem.kind in still_open:
+        return ProblemOutcome(still_open, note="already_told_this_problem")
+    notice = Notice(problem.client_id, "client", "billing_action_required", tuple(client_contract_ids),
+                    texts.billing_action_required(problem.kind, problem.detail, client_contract_ids))
+    return ProblemOutcome(still_open | {problem.kind}, (notice,))
+
+
+def problem_resolved(noticed_kinds: frozenset[ProblemKind], event: ProblemResolved) -> frozenset[ProblemKind]:
+    """A resolved problem that opens again later is a new problem, told again."""
+    return (noticed_kinds & frozenset(event.data.open_problems)) - {event.data.kind}
+
+
+# --- the notification itself ----------------------------------------------------------------
+
+
+def channels(webhook_subscribed: bool) -> tuple[Channel, ...]:
+    """Every notification lands in the in-app inbox; webhooks when the recipient has a subscriber."""
+    return ("in_app", "webhook") if webhook_subscribed else ("in_app",)
+
+
+def notification_id(cause_id: str, recipient_id: str, kind: NotificationKind) -> str:
+    """The same cause, recipient and kind always give the same id: a replay never notifies twice."""
+    return str(uuid.uuid5(DERIVED_ID_NAMESPACE, f"notification|{cause_id}|{recipient_id}|{kind}"))
+
+
+def notification_event(
+    cause: Envelope, notice: Notice, channels: tuple[Channel, ...], now: datetime
+) -> NotificationCreated:
+    data = NotificationCreatedData(
+        notification_id=notification_id(cause.id, notice.recipient_id, notice.kind),
+        recipient_id=notice.recipient_id,
+        recipient_role=notice.recipient_role,
+        kind=notice.kind,
+        contract_ids=list(notice.contract_ids),
+        title=notice.text.title,
+        body=notice.text.body,
+        channels=list(channels),
+        created_at=now,
+    )
+    return NotificationCreated.derived_from(
+        cause, data, source=SOURCE, time=now, discriminator=f"{notice.recipient_id}|{notice.kind}"
+    )
+
+
+def retry_delay(attempts_made: int, max_attempts: int, base_seconds: float) -> float | None:
+    """Webhook back-off: base, 2×base, 4×base, ... between attempts; None when attempts are used up."""
+    if attempts_made >= max_attempts:
+        return None
+    return base_seconds * 2 ** (attempts_made - 1)

@@ -1,0 +1,374 @@
+"""notification's own tables: its view of contracts, what clients were told of their billing,
+the in-app inbox, and webhook subscribers, deliveries and dead letters."""
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.events.billing import ProblemKind
+from shared.events.notifications import NotificationCreated
+from shared.store import insert_ignoring_duplicates
+from services.notification.domain import ContractView, PauseWindow
+
+tables = MetaData()
+
+contract_views = Table(
+    "contract_views",
+    tables,
+    Column("contract_id", String(200), primary_key=True),
+    Column("freelancer_id", String(200), nullable=False),
+    Column("client_id", String(200), nullable=True, index=True),
+    Column("status", String(20), nullable=True),
+    Column("holds", String(50), nullable=False),  # comma-separated
+    Column("version", Integer, nullable=False),
+    Column("client_message", Text, nullable=True),
+    Column("pauses", Text, nullable=False),  # JSON: [[started_at, ended_at or null], ...]
+    Column("blocked_notice_at", DateTime(timezone=True), nullable=True),
+)
+
+billing_notices = Table(
+    "billing_notices",
+    tables,
+    Column("client_id", String(200), primary_key=True),
+    Column("kind", String(50), primary_key=True),
+)
+
+notifications = Table(
+    "notifications",
+    tables,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("notification_id", String(200), nullable=False, unique=True),
+    Column("recipient_id", String(200), nullable=False),
+    Column("recipient_role", String(20), nullable=False),
+    Column("kind", String(50), nullable=False),
+    Column("contract_ids", Text, nullable=False),  # JSON list
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("read_at", DateTime(timezone=True), nullable=True),
+    Column("payload", LargeBinary, nullable=False),  # the notification.created event, as published
+    Index("notifications_by_recipient", "recipient_id", "seq"),
+)
+
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    tables,
+    Column("subscription_id", String(64), primary_key=True),
+    Column("recipient_id", String(200), nullable=True, index=True),  # None: every recipient
+    Column("url", Text, nullable=False),
+    Column("secret", String(200), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    tables,
+    Column("delivery_id", Integer, primary_key=True, autoincrement=True),
+    Column("notification_id", String(200), ForeignKey("notifications.notification_id"), nullable=False),
+    Column("subscription_id", String(64), ForeignKey("webhook_subscriptions.subscription_id"), nullable=False),
+    Column("state", String(20), nullable=False),  # pending, delivered, dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("notification_id", "subscription_id"),
+    Index("webhook_deliveries_due", "state", "next_attempt_at"),
+)
+
+webhook_dead_letters = Table(
+    "webhook_dead_letters",
+    tables,
+    Column("delivery_id", Integer, primary_key=True),
+    Column("notification_id", String(200), nullable=False),
+    Column("subscription_id", String(64), nullable=False),
+    Column("recipient_id", String(200), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("failed_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# --- contract views -------------------------------------------------------------------------
+
+
+async def load_contract(connection: AsyncConnection, contract_id: str) -> ContractView | None:
+    row = (await connection.execute(select(contract_views).where(contract_views.c.contract_id == contract_id))).first()
+    if row is None:
+        return None
+    return ContractView(
+        contract_id=row.contract_id,
+        freelancer_id=row.freelancer_id,
+        client_id=row.client_id,
+        status=row.status,
+        holds=frozenset(hold for hold in row.holds.split(",") if hold),
+        version=row.version,
+        client_message=row.client_message,
+        pauses=tuple(_window(*window) for window in json.loads(row.pauses)),
+        blocked_notice_at=utc(row.blocked_notice_at),
+    )
+
+
+async def save_contract(connection: AsyncConnection, view: ContractView) -> None:
+    values = {
+        "freelancer_id": view.freelancer_id,
+        "client_id": view.client_id,
+        "status": view.status,
+        "holds": ",".join(sorted(view.holds)),
+        "version": view.version,
+        "client_message": view.client_message,
+        "pauses": json.dumps([[w.started_at.isoformat(), w.ended_at and w.ended_at.isoformat()] for w in view.pauses]),
+        "blocked_notice_at": view.blocked_notice_at,
+    }
+    updated = await connection.execute(
+        update(contract_views).where(contract_views.c.contract_id == view.contract_id).values(**values)
+    )
+    if updated.rowcount == 0:
+        await connection.execute(insert(contract_views).values(contract_id=view.contract_id, **values))
+
+
+def _window(started_at: str, ended_at: str | None) -> PauseWindow:
+    return PauseWindow(datetime.fromisoformat(started_at), datetime.fromisoformat(ended_at) if ended_at else None)
+
+
+async def open_contracts_of(connection: AsyncConnection, client_id: str) -> list[str]:
+    """The client's contracts that are not ended, as far as contracts.events told us."""
+    query = (
+        select(contract_views.c.contract_id)
+        .where(contract_views.c.client_id == client_id, contract_views.c.status.in_(("active", "paused")))
+        .order_by(contract_views.c.contract_id)
+    )
+    return list((await connection.execute(query)).scalars())
+
+
+# --- what clients were told about their billing problems ------------------------------------
+
+
+async def noticed_problems(connection: AsyncConnection, client_id: str) -> frozenset[ProblemKind]:
+    query = select(billing_notices.c.kind).where(billing_notices.c.client_id == client_id)
+    return frozenset((await connection.execute(query)).scalars())
+
+
+async def save_noticed_problems(connection: AsyncConnection, client_id: str, kinds: frozenset[ProblemKind]) -> None:
+    await connection.execute(delete(billing_notices).where(billing_notices.c.client_id == client_id))
+    if kinds:
+        await connection.execute(insert(billing_notices), [{"client_id": client_id, "kind": k} for k in sorted(kinds)])
+
+
+# --- the in-app inbox -----------------------------------------------------------------------
+
+
+async def add_notification(connection: AsyncConnection, event: NotificationCreated) -> bool:
+    """Put a notification in its recipient's inbox; False when it is there already (a replay)."""
+    data = event.data
+    statement = insert_ignoring_duplicates(connection, notifications).values(
+        notification_id=data.notification_id,
+        recipient_id=data.recipient_id,
+        recipient_role=data.recipient_role,
+        kind=data.kind,
+        contract_ids=json.dumps(data.contract_ids),
+        title=data.title,
+        body=data.body,
+        created_at=data.created_at,
+        payload=event.to_json(),
+    )
+    return (await connection.execute(statement)).rowcount == 1
+
+
+async def inbox_of(connection: AsyncConnection, recipient_id: str, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """The recipient's newest notifications first, and how many of all theirs are unread."""
+    rows = await connection.execute(
+        select(notifications)
+        .where(notifications.c.recipient_id == recipient_id)
+        .order_by(notifications.c.seq.desc())
+        .limit(limit)
+    )
+    unread = await connection.execute(
+        select(func.count())
+        .select_from(notifications)
+        .where(notifications.c.recipient_id == recipient_id, notifications.c.read_at.is_(None))
+    )
+    return [_as_json(row) for row in rows], unread.scalar_one()
+
+
+async def mark_read(connection: AsyncConnection, recipient_id: str, notification_id: str | None, now: datetime) -> int:
+    """Mark one notification (or, with None, all) of the recipient read; reading twice keeps the first time."""
+    condition = [notifications.c.recipient_id == recipient_id, notifications.c.read_at.is_(None)]
+    if notification_id is not None:
+        condition.append(notifications.c.notification_id == notification_id)
+    return (await connection.execute(update(notifications).where(*condition).values(read_at=now))).rowcount
+
+
+async def has_notification(connection: AsyncConnection, recipient_id: str, notification_id: str) -> bool:
+    query = select(notifications.c.seq).where(
+        notifications.c.recipient_id == recipient_id, notifications.c.notification_id == notification_id
+    )
+    return (await connection.execute(query)).first() is not None
+
+
+def _as_json(row: Any) -> dict[str, Any]:
+    return {
+        "notification_id": row.notification_id,
+        "recipient_id": row.recipient_id,
+        "recipient_role": row.recipient_role,
+        "kind": row.kind,
+        "contract_ids": json.loads(row.contract_ids),
+        "title": row.title,
+        "body": row.body,
+        "created_at": utc(row.created_at).isoformat(),
+        "read": row.read_at is not None,
+        "read_at": utc(row.read_at).isoformat() if row.read_at else None,
+    }
+
+
+# --- webhooks -------------------------------------------------------------------------------
+
+
+async def add_subscription(
+    connection: AsyncConnection, subscription_id: str, recipient_id: str | None, url: str, secret: str, now: datetime
+) -> None:
+    await connection.execute(
+        insert(webhook_subscriptions).values(
+            subscription_id=subscription_id, recipient_id=recipient_id, url=url, secret=secret, created_at=now
+        )
+    )
+
+
+async def subscriptions_for(connection: AsyncConnection, recipient_id: str) -> list[str]:
+    """Subscribers of this recipient: their own and those of every recipient."""
+    query = select(webhook_subscriptions.c.subscription_id).where(
+        or_(webhook_subscriptions.c.recipient_id == recipient_id, webhook_subscriptions.c.recipient_id.is_(None))
+    )
+    return list((await connection.execute(query)).scalars())
+
+
+async def add_deliveries(
+    connection: AsyncConnection, notification_id: str, subscription_ids: list[str], now: datetime
+) -> None:
+    """Queue the notification for each subscriber, in the transaction that created it."""
+    for subscription_id in subscription_ids:
+        await connection.execute(
+            insert_ignoring_duplicates(connection, webhook_deliveries).values(
+                notification_id=notification_id, subscription_id=subscription_id,
+                state="pending", attempts=0, next_attempt_at=now,
+            )
+        )
+
+
+async def due_deliveries(connection: AsyncConnection, now: datetime, limit: int) -> list[Any]:
+    query = (
+        select(
+            webhook_deliveries.c.delivery_id,
+            webhook_deliveries.c.notification_id,
+            webhook_deliveries.c.subscription_id,
+            webhook_deliveries.c.attempts,
+            webhook_deliveries.c.next_attempt_at,
+            webhook_subscriptions.c.url,
+            webhook_subscriptions.c.secret,
+            notifications.c.recipient_id,
+            notifications.c.payload,
+        )
+        .join(webhook_subscriptions, webhook_subscriptions.c.subscription_id == webhook_deliveries.c.subscription_id)
+        .join(notifications, notifications.c.notification_id == webhook_deliveries.c.notification_id)
+        .where(webhook_deliveries.c.state == "pending", webhook_deliveries.c.next_attempt_at <= now)
+        .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.delivery_id)
+        .limit(limit)
+    )
+    return list(await connection.execute(query))
+
+
+async def claim_delivery(connection: AsyncConnection, delivery_id: int, seen_due_at: datetime, until: datetime) -> bool:
+    """Take a due delivery for one attempt; another worker that saw the same row loses the race."""
+    result = await connection.execute(
+        update(webhook_deliveries)
+        .where(
+            webhook_deliveries.c.delivery_id == delivery_id,
+            webhook_deliveries.c.state == "pending",
+            webhook_deliveries.c.next_attempt_at == seen_due_at,
+        )
+        .values(next_attempt_at=until)
+    )
+    return result.rowcount == 1
+
+
+async def delivered(connection: AsyncConnection, delivery_id: int, attempts: int, now: datetime) -> None:
+    await connection.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.delivery_id == delivery_id)
+        .values(state="delivered", attempts=attempts, delivered_at=now, last_error=None)
+    )
+
+
+async def retry_later(connection: AsyncConnection, delivery_id: int, attempts: int, error: str, at: datetime) -> None:
+    await connection.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.delivery_id == delivery_id)
+        .values(attempts=attempts, last_error=error, next_attempt_at=at)
+    )
+
+
+async def dead_letter(connection: AsyncConnection, delivery: Any, attempts: int, error: str, now: datetime) -> None:
+    await connection.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.delivery_id == delivery.delivery_id)
+        .values(state="dead", attempts=attempts, last_error=error)
+    )
+    await connection.execute(
+        insert_ignoring_duplicates(connection, webhook_dead_letters).values(
+            delivery_id=delivery.delivery_id,
+            notification_id=delivery.notification_id,
+            subscription_id=delivery.subscription_id,
+            recipient_id=delivery.recipient_id,
+            url=delivery.url,
+            attempts=attempts,
+            last_error=error,
+            failed_at=now,
+        )
+    )
+
+
+async def dead_letters(connection: AsyncConnection, limit: int) -> list[dict[str, Any]]:
+    rows = await connection.execute(
+        select(webhook_dead_letters).order_by(webhook_dead_letters.c.failed_at.desc()).limit(limit)
+    )
+    return [
+        {
+            "delivery_id": row.delivery_id,
+            "notification_id": row.notification_id,
+            "subscription_id": row.subscription_id,
+            "recipient_id": row.recipient_id,
+            "url": row.url,
+            "attempts": row.attempts,
+            "last_error": row.last_error,
+            "failed_at": utc(row.failed_at).isoformat(),
+        }
+        for row in rows
+    ]
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back without their zone; everything stored here is UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)

@@ -1,0 +1,50 @@
+"""The domain driven the way the handlers drive it, with its state in memory: for rule tests."""
+
+from shared.events.billing import ProblemOpened, ProblemResolved
+from shared.events.contracts import ContractEnded, ContractHoldsChanged, ContractOpened, ContractPaused, ContractResumed
+from shared.events.envelope import Envelope
+from shared.events.time_entries import TimeEntryRejected
+from services.notification import domain
+from services.notification.domain import ContractView, Notice
+
+CONTRACT_CHANGES = (ContractOpened, ContractPaused, ContractResumed, ContractHoldsChanged, ContractEnded)
+
+
+class Notifier:
+    def __init__(self) -> None:
+        self.views: dict[str, ContractView] = {}
+        self.noticed: dict[str, frozenset] = {}
+        self.sent: list[tuple[Envelope, Notice]] = []
+
+    def take(self, *events: Envelope) -> list[Notice]:
+        notices: list[Notice] = []
+        for event in events:
+            notices.extend(self._take(event))
+        return notices
+
+    def _take(self, event: Envelope) -> tuple[Notice, ...]:
+        if isinstance(event, ProblemOpened):
+            client_id = event.data.client_id
+            contract_ids = sorted(
+                v.contract_id for v in self.views.values() if v.client_id == client_id and v.status in ("active", "paused")
+            )
+            outcome = domain.problem_opened(self.noticed.get(client_id, frozenset()), contract_ids, event)
+            self.noticed[client_id] = outcome.noticed_kinds
+            return self._sent(event, outcome.notices)
+        if isinstance(event, ProblemResolved):
+            client_id = event.data.client_id
+            self.noticed[client_id] = domain.problem_resolved(self.noticed.get(client_id, frozenset()), event)
+            return ()
+        if isinstance(event, TimeEntryRejected):
+            outcome = domain.time_entry_rejected(self.views.get(event.data.contract_id), event)
+        elif isinstance(event, CONTRACT_CHANGES):
+            outcome = domain.contract_changed(self.views.get(event.data.contract_id), event)
+        else:
+            raise TypeError(event)
+        if outcome.view is not None:
+            self.views[outcome.view.contract_id] = outcome.view
+        return self._sent(event, outcome.notices)
+
+    def _sent(self, cause: Envelope, notices: tuple[Notice, ...]) -> tuple[Notice, ...]:
+        self.sent.extend((cause, notice) for notice in notices)
+        return notices

@@ -1,0 +1,201 @@
+"""Handlers, store, inbox API and webhook dispatcher on a real SQLite file, without a broker."""
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from sqlalchemy import delete, select
+from starlette.applications import Starlette
+
+from shared.store import Store, outbox
+from services.notification import api, handlers, store
+from services.notification.webhooks import SIGNATURE_HEADER, DeliveryPolicy, WebhookDispatcher, verify
+from tests.unit.notification.factories import ContractStory, problem_opened
+
+
+@pytest.fixture
+async def notification_store(tmp_path):
+    database = Store(f"sqlite+aiosqlite:///{tmp_path / 'notification.db'}", store.tables)
+    await database.open()
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def http(notification_store):
+    app = Starlette(routes=api.routes(notification_store))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notification") as client:
+        yield client
+
+
+async def take(database: Store, *events) -> None:
+    """What the intake does: one transaction, inbox dedupe, then the handler of the event's topic."""
+    for event in events:
+        handler = {
+            "billing": handlers.on_billing_problem, "contract": handlers.on_contract_event,
+            "time_entry": handlers.on_time_entry,
+        }[event.type.split(".")[0]]
+        async with database.transaction() as tx:
+            if await tx.first_time(event.id):
+                await handler(tx, event)
+
+
+async def published(database: Store) -> list[dict]:
+    async with database.reading() as connection:
+        rows = await connection.execute(select(outbox.c.topic, outbox.c.key, outbox.c.payload).order_by(outbox.c.seq))
+        return [{"topic": topic, "key": key, **json.loads(payload)} for topic, key, payload in rows]
+
+
+async def test_each_notice_is_emitted_on_notifications_keyed_by_recipient_and_lands_in_the_inbox(notification_store, http):
+    contract = ContractStory("c-1", "client-1", "fl-1")
+    await take(notification_store, contract.opened(), contract.paused(("client",), message="Back Monday"))
+    records = await published(notification_store)
+    assert [(r["topic"], r["key"], r["data"]["kind"]) for r in records] == [
+        ("notifications", "fl-1", "contract_paused"), ("notifications", "client-1", "contract_paused"),
+    ]
+    inbox = (await http.get("/recipients/fl-1/notifications")).json()
+    assert inbox["unread"] == 1
+    assert inbox["notifications"][0]["notification_id"] == records[0]["data"]["notification_id"]
+    assert "Back Monday" in inbox["notifications"][0]["body"]
+
+
+async def test_a_replayed_input_notifies_no_one_twice(notification_store):
+    contract = ContractStory("c-1", "client-1", "fl-1")
+    paused = contract.paused(("platform",))
+    await take(notification_store, paused)
+    async with notification_store.transaction() as tx:  # as if inbox and view had lost it: the ids still collide
+        await tx.connection.execute(delete(store.contract_views))
+        await handlers.on_contract_event(tx, paused)
+    assert len(await published(notification_store)) == 1
+    async with notification_store.reading() as connection:
+        assert len((await store.inbox_of(connection, "fl-1", 10))[0]) == 1
+
+
+async def test_the_pause_history_survives_in_the_store(notification_store):
+    contract = ContractStory("c-1", "client-1", "fl-1")
+    await take(notification_store, contract.opened(), contract.paused(), contract.rejection(), contract.rejection())
+    await take(notification_store, contract.resumed(), contract.paused(("client",)), contract.rejection())
+    kinds = [record["data"]["kind"] for record in await published(notification_store)]
+    assert kinds.count("time_entry_blocked") == 2
+    async with notification_store.reading() as connection:
+        view = await store.load_contract(connection, "c-1")
+    assert len(view.pauses) == 2 and view.pauses[0].ended_at is not None and view.pauses[1].ended_at is None
+    assert view.holds == {"client"} and view.version == 4
+
+
+async def test_a_billing_notice_names_the_clients_open_contracts(notification_store):
+    first, second = ContractStory("c-1", "client-1", "fl-1"), ContractStory("c-2", "client-1", "fl-2")
+    await take(notification_store, first.opened(), second.opened(), problem_opened("client-1", "payment_failed", "Declined."))
+    (record,) = await published(notification_store)
+    assert record["key"] == "client-1" and record["data"]["contract_ids"] == ["c-1", "c-2"]
+
+
+async def test_the_inbox_is_newest_first_and_counts_what_is_unread(notification_store, http):
+    contract = ContractStory("c-1", "client-1", "fl-1")
+    await take(notification_store, contract.opened(), contract.paused(), contract.resumed())
+    inbox = (await http.get("/recipients/fl-1/notifications")).json()
+    assert [n["kind"] for n in inbox["notifications"]] == ["contract_resumed", "contract_paused"]
+    assert inbox["unread"] == 2 and inbox["recipient_id"] == "fl-1"
+
+    newest = inbox["notifications"][0]["notification_id"]
+    assert (await http.post(f"/recipients/fl-1/notifications/{newest}/read")).json() == {
+        "notification_id": newest, "read": True,
+    }
+    inbox = (await http.get("/recipients/fl-1/notifications")).json()
+    assert inbox["unread"] == 1 and inbox["notifications"][0]["read"] is True
+    assert (await http.post(f"/recipients/fl-1/notifications/{newest}/read")).status_code == 200  # idempotent
+    assert (await http.post(f"/recipients/someone-else/notifications/{newest}/read")).status_code == 404
+    assert (await http.post("/recipients/fl-1/notifications/read")).json() == {"marked": 1}
+    assert (await http.get("/recipients/fl-1/notifications")).json()["unread"] == 0
+    assert (await http.get("/recipients/fl-1/notifications?limit=1")).json()["notifications"][0]["notification_id"] == newest
+    assert (await http.get("/recipients/fl-1/notifications?limit=0")).status_code == 400
+
+
+async def test_a_webhook_subscription_is_refused_without_a_usable_url_and_gets_a_secret_when_none_is_given(http):
+    assert (await http.post("/webhooks", json={"url": "ftp://example.com/hook"})).status_code == 400
+    assert (await http.post("/webhooks", json={"url": "https://x.example/h", "secret": "short"})).status_code == 400
+    assert (await http.post("/webhooks", content=b"{not json")).status_code == 400
+    generated = await http.post("/webhooks", json={"url": "https://x.example/h", "recipient_id": "fl-1"})
+    given = await http.post("/webhooks", json={"url": "https://x.example/h", "secret": "s" * 20})
+    assert generated.status_code == given.status_code == 201
+    assert len(generated.json()["secret"]) >= 32 and generated.json()["recipient_id"] == "fl-1"
+    assert "secret" not in given.json() and given.json()["recipient_id"] is None
+
+
+def flaky(failures: int, seen: list[httpx.Request]) -> httpx.MockTransport:
+    def respond(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(500 if len(seen) <= failures else 204)
+
+    return httpx.MockTransport(respond)
+
+
+async def deliver_until_quiet(dispatcher: WebhookDispatcher, client: httpx.AsyncClient, rounds: int = 40) -> None:
+    for _ in range(rounds):
+        await dispatcher.deliver_due(client)
+        await asyncio.sleep(0.01)
+
+
+async def test_a_webhook_is_retried_with_back_off_then_delivered_once_and_signed(notification_store, http):
+    secret = "a-secret-of-the-subscriber"
+    await http.post("/webhooks", json={"url": "http://hooks.example/in", "recipient_id": "fl-1", "secret": secret})
+    contract = ContractStory("c-1", "client-1", "fl-1")
+    await take(notification_store, contract.opened(), contract.paused())
+    (record,) = await published(notification_store)
+    assert record["data"]["channels"] == ["in_app", "webhook"]
+
+    seen: list[httpx.Request] = []
+    dispatcher = WebhookDispatcher(notification_store, DeliveryPolicy(max_attempts=5, retry_base_seconds=0.01))
+    async with httpx.AsyncClient(transport=flaky(2, seen)) as client:
+        await deliver_until_quiet(dispatcher, client)
+    assert len(seen) == 3 and dispatcher.delivered == 1
+    assert [request.headers["X-Webhook-Attempt"] for request in seen] == ["1", "2", "3"]
+    last = seen[-1]
+    assert verify(secret, last.content, last.headers[SIGNATURE_HEADER])
+    assert json.loads(last.content)["data"]["notification_id"] == last.headers["X-Webhook-Id"]
+    assert json.loads(last.content)["id"] == record["id"]
+
+
+async def test_a_webhook_that_keeps_failing_is_dead_lettered_after_the_last_attempt(notification_store, http):
+    await http.post("/webhooks", json={"url": "http://down.example/in"})  # every recipient
+    contract = ContractStory("c-1", "client-1", "fl-1")
+    await take(notification_store, contract.opened(), contract.paused())
+
+    seen: list[httpx.Request] = []
+    dispatcher = WebhookDispatcher(notification_store, DeliveryPolicy(max_attempts=3, retry_base_seconds=0.01))
+    async with httpx.AsyncClient(transport=flaky(1000, seen)) as client:
+        await deliver_until_quiet(dispatcher, client)
+    assert len(seen) == 3 and dispatcher.dead_lettered == 1
+    (dead,) = (await http.get("/webhooks/dead-letters")).json()["dead_letters"]
+    assert dead["recipient_id"] == "fl-1" and dead["attempts"] == 3 and dead["last_error"] == "HTTP 500"
+    assert dead["url"] == "http://down.example/in"
+
+
+async def test_an_unreachable_webhook_is_an_outcome_like_any_other(notification_store, http):
+    await http.post("/webhooks", json={"url": "http://unreachable.example/in"})
+    contract = ContractStory("c-1", "client-1", "fl-1")
+    await take(notification_store, contract.opened(), contract.paused())
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    dispatcher = WebhookDispatcher(notification_store, DeliveryPolicy(max_attempts=2, retry_base_seconds=0.01))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
+        await deliver_until_quiet(dispatcher, client)
+    (dead,) = (await http.get("/webhooks/dead-letters")).json()["dead_letters"]
+    assert dead["last_error"].startswith("ConnectError")
+
+
+async def test_a_delivery_claimed_by_one_worker_is_not_taken_by_another(notification_store, http):
+    await http.post("/webhooks", json={"url": "http://hooks.example/in"})
+    contract = ContractStory("c-1", "client-1", "fl-1")
+    await take(notification_store, contract.opened(), contract.paused())
+    async with notification_store.reading() as connection:
+        (due,) = await store.due_deliveries(connection, datetime.now(UTC), 10)
+    later = datetime(2100, 1, 1, tzinfo=UTC)
+    async with notification_store.transaction() as tx:
+        first = await store.claim_delivery(tx.connection, due.delivery_id, due.next_attempt_at, later)
+        second = await store.claim_delivery(tx.connection, due.delivery_id, due.next_attempt_at, later)
+    assert (first, second) == (True, False)
