@@ -27,6 +27,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._stopping = False
         self.published = 0
 
     def wake(self) -> None:
@@ -39,9 +40,12 @@ class OutboxRelay:
     async def stop(self) -> None:
         """Publish what is committed, then stop."""
         if self._task:
-            self._task.cancel()
+            # Not cancel(): a drain cut between Kafka's ack and mark_sent would publish those rows twice.
+            self._stopping = True
+            self._wakeup.set()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+            self._stopping = False
         await self.drain()
 
     async def drain(self) -> int:
@@ -58,7 +62,7 @@ class OutboxRelay:
         return total
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._wakeup.wait(), POLL_SECONDS)
             except TimeoutError:
