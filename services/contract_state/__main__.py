@@ -1,0 +1,3 @@
+from services.contract_state.app import main
+
+main()

@@ -1,0 +1,37 @@
+"""contract-state wiring: what it consumes, its HTTP API, its process entry point."""
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.contract_state import handlers, store
+from shared.events.billing import BILLING_PROBLEM_EVENT
+from shared.events.contracts import CONTRACT_COMMAND
+from shared.service import Service, run
+from shared.settings import BaseServiceSettings
+from shared.topics import BILLING_PROBLEMS, CONTRACT_COMMANDS
+
+
+class Settings(BaseServiceSettings):
+    service_name: str = "contract-state"
+
+
+def build(settings: Settings) -> Service:
+    service = Service(settings, store.tables)
+    service.consume(CONTRACT_COMMANDS, CONTRACT_COMMAND, handlers.on_contract_command)
+    service.consume(BILLING_PROBLEMS, BILLING_PROBLEM_EVENT, handlers.on_billing_problem)
+
+    async def contract(request: Request) -> Response:
+        """GET /contracts/{contract_id}: the contract as `contracts.events` last described it."""
+        async with service.store.reading() as connection:
+            found = await store.load_contract(connection, request.path_params["contract_id"], for_update=False)
+        if found is None:
+            return JSONResponse({"error": "unknown_contract"}, status_code=404)
+        return Response(found.snapshot().model_dump_json(exclude_none=True), media_type="application/json")
+
+    service.routes.append(Route("/contracts/{contract_id}", contract))
+    return service
+
+
+def main() -> None:
+    run(Settings, build)

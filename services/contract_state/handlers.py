@@ -1,0 +1,50 @@
+"""Apply one input inside the intake's transaction: load, let the domain decide, save, emit."""
+
+from datetime import UTC, datetime
+
+from services.contract_state import domain, store
+from shared.events.billing import BillingProblemEvent
+from shared.events.contracts import CommandRejected, ContractCommand, OpenContract
+from shared.logs import get_logger
+from shared.store import Transaction
+from shared.topics import CONTRACT_EVENTS
+
+log = get_logger(__name__)
+
+
+async def on_contract_command(tx: Transaction, command: ContractCommand) -> None:
+    contract = await store.load_contract(tx.connection, command.data.contract_id)
+    # Only an open needs the client's standing: every existing contract already carries it as a hold.
+    standing = (
+        await store.load_standing(tx.connection, command.data.client_id) if isinstance(command, OpenContract) else None
+    )
+    outcome = domain.decide(contract, standing, command, datetime.now(UTC))
+    if outcome.contract is not None:
+        await store.save_contracts(tx.connection, [outcome.contract])
+    if outcome.event is None:
+        log.info("command changes nothing", command=command.type, contract_id=command.data.contract_id)
+        return
+    if isinstance(outcome.event, CommandRejected):
+        log.info("command rejected", command=command.type, contract_id=command.data.contract_id,
+                 reason=outcome.event.data.reason)
+    else:
+        log.info(outcome.event.type, contract_id=outcome.event.data.contract_id, status=outcome.event.data.status,
+                 holds=outcome.event.data.holds, version=outcome.event.data.version)
+    await tx.emit(CONTRACT_EVENTS, outcome.event)
+
+
+async def on_billing_problem(tx: Transaction, change: BillingProblemEvent) -> None:
+    client_id = change.data.client_id
+    standing = await store.load_standing(tx.connection, client_id)
+    contracts = await store.load_open_contracts(tx.connection, client_id)
+    outcome = domain.apply_billing_change(standing, contracts, change, datetime.now(UTC))
+    if outcome.standing is None:
+        log.info("late billing change ignored", client_id=client_id,
+                 applied_as_of=standing.as_of.isoformat() if standing else None)
+        return
+    await store.save_standing(tx.connection, outcome.standing)
+    await store.save_contracts(tx.connection, outcome.contracts)
+    for event in outcome.events:
+        await tx.emit(CONTRACT_EVENTS, event)
+    log.info("platform hold " + ("on" if outcome.standing.has_problems else "off"), client_id=client_id,
+             open_contracts=len(contracts), contracts_changed=len(outcome.contracts))

@@ -1,0 +1,156 @@
+"""contract-state's tables: contracts (indexed by client, for the billing fan-out) and billing standings.
+
+Rows are read `FOR UPDATE` inside write transactions: on PostgreSQL, with several instances, a
+command and a billing change touching one contract then queue instead of losing an update
+(SQLite has a single writer and ignores the clause).
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.contract_state.domain import CLIENT, PLATFORM, BillingStanding, Contract
+
+tables = MetaData()
+
+contracts = Table(
+    "contracts",
+    tables,
+    Column("contract_id", String(200), primary_key=True),
+    Column("client_id", String(200), nullable=False),
+    Column("freelancer_id", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("weekly_limit_hours", Float, nullable=True),
+    Column("ended", Boolean, nullable=False),
+    Column("platform_hold", Boolean, nullable=False),
+    Column("client_hold", Boolean, nullable=False),
+    Column("client_message", Text, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    # The billing fan-out reads a client's open contracts in one indexed query.
+    Index("contracts_by_client", "client_id", "ended"),
+)
+
+billing_standings = Table(
+    "billing_standings",
+    tables,
+    Column("client_id", String(200), primary_key=True),
+    Column("open_problems", JSON, nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("as_of_event_time", DateTime(timezone=True), nullable=False),
+)
+
+
+async def load_contract(connection: AsyncConnection, contract_id: str, *, for_update: bool = True) -> Contract | None:
+    query = select(contracts).where(contracts.c.contract_id == contract_id)
+    row = (await connection.execute(query.with_for_update() if for_update else query)).first()
+    return _contract(row) if row else None
+
+
+async def load_open_contracts(connection: AsyncConnection, client_id: str) -> list[Contract]:
+    """Every contract of the client that is not ended."""
+    query = (
+        select(contracts)
+        .where(contracts.c.client_id == client_id, contracts.c.ended.is_(False))
+        .order_by(contracts.c.contract_id)
+        .with_for_update()
+    )
+    return [_contract(row) for row in await connection.execute(query)]
+
+
+async def save_contracts(connection: AsyncConnection, changed: Sequence[Contract]) -> None:
+    """Insert or update contracts in one statement executed for all of them (a fan-out is one round trip)."""
+    if not changed:
+        return
+    statement = _dialect(connection).insert(contracts)
+    statement = statement.on_conflict_do_update(
+        index_elements=[contracts.c.contract_id],
+        set_={column.name: statement.excluded[column.name] for column in contracts.c if not column.primary_key},
+    )
+    await connection.execute(statement, [_row(contract) for contract in changed])
+
+
+async def load_standing(connection: AsyncConnection, client_id: str) -> BillingStanding | None:
+    query = select(billing_standings).where(billing_standings.c.client_id == client_id).with_for_update()
+    row = (await connection.execute(query)).first()
+    if row is None:
+        return None
+    return BillingStanding(
+        client_id=row.client_id,
+        open_problems=frozenset(row.open_problems),
+        as_of=_utc(row.as_of),
+        as_of_event_time=_utc(row.as_of_event_time),
+    )
+
+
+async def save_standing(connection: AsyncConnection, standing: BillingStanding) -> None:
+    values = {
+        "client_id": standing.client_id,
+        "open_problems": sorted(standing.open_problems),
+        "as_of": standing.as_of,
+        "as_of_event_time": standing.as_of_event_time,
+    }
+    statement = _dialect(connection).insert(billing_standings).values(values)
+    statement = statement.on_conflict_do_update(
+        index_elements=[billing_standings.c.client_id],
+        set_={name: statement.excluded[name] for name in values if name != "client_id"},
+    )
+    await connection.execute(statement)
+
+
+def _contract(row: Row) -> Contract:
+    holds = {hold for hold, on in ((PLATFORM, row.platform_hold), (CLIENT, row.client_hold)) if on}
+    return Contract(
+        contract_id=row.contract_id,
+        client_id=row.client_id,
+        freelancer_id=row.freelancer_id,
+        kind=row.kind,
+        weekly_limit_hours=row.weekly_limit_hours,
+        holds=frozenset(holds),
+        ended=row.ended,
+        version=row.version,
+        changed_at=_utc(row.changed_at),
+        client_message=row.client_message,
+    )
+
+
+def _row(contract: Contract) -> dict[str, object]:
+    return {
+        "contract_id": contract.contract_id,
+        "client_id": contract.client_id,
+        "freelancer_id": contract.freelancer_id,
+        "kind": contract.kind,
+        "weekly_limit_hours": contract.weekly_limit_hours,
+        "ended": contract.ended,
+        "platform_hold": contract.platform_hold,
+        "client_hold": contract.client_hold,
+        "client_message": contract.client_message,
+        "version": contract.version,
+        "changed_at": contract.changed_at,
+    }
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite keeps no offset; everything is written in UTC, so a naive value read back is UTC.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _dialect(connection: AsyncConnection):  # noqa: ANN202 - the dialect module whose insert() upserts
+    return sqlite if connection.dialect.name == "sqlite" else postgresql
