@@ -172,8 +172,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def find_stray_brokers(owner_pid: int | None = None) -> list[int]:
-    """PIDs of live JVMs started by LocalKafka (optionally only those started by `owner_pid`)."""
+def find_stray_brokers(owner_pid: int | None = None, *, include_descendants: bool = False) -> list[int]:
+    """PIDs of live JVMs started by LocalKafka.
+
+    With `owner_pid`, only those started by that process, or with `include_descendants`
+    also those started by its child processes (a `contract-pause run` a test launched).
+    """
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -182,10 +186,34 @@ def find_stray_brokers(owner_pid: int | None = None) -> list[int]:
         cmdline = _read_cmdline(pid)
         if _property(cmdline, MARKER_PROPERTY) is None:
             continue
-        if owner_pid is not None and _property(cmdline, OWNER_PROPERTY) != str(owner_pid):
-            continue
+        if owner_pid is not None:
+            owner = _property(cmdline, OWNER_PROPERTY)
+            if owner is None or not owner.isdigit():
+                continue
+            if int(owner) != owner_pid and not (include_descendants and _descends_from(int(owner), owner_pid)):
+                continue
         found.append(pid)
     return sorted(found)
+
+
+def _parent_pid(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name in parentheses may hold spaces; fields after it are plain.
+    return int(stat.rpartition(")")[2].split()[1])
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    seen = set()
+    current: int | None = pid
+    while current and current not in seen:
+        if current == ancestor:
+            return True
+        seen.add(current)
+        current = _parent_pid(current)
+    return False
 
 
 def broker_owner(pid: int) -> int | None:
@@ -271,7 +299,11 @@ atexit.register(_stop_all_at_exit)
 
 
 class LocalKafka:
-    """One Apache Kafka broker+controller node in a fresh temporary directory."""
+    """One Apache Kafka broker+controller node in a fresh temporary directory.
+
+    Start it from a thread that outlives it (normally the main thread): the JVM is
+    told to exit when the thread that started it ends.
+    """
 
     def __init__(
         self,
@@ -513,17 +545,18 @@ _sigterm_installed = False
 
 
 def _terminate_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit when nobody handles it, so atexit stops the brokers."""
+    """Treat SIGTERM like Ctrl-C when nobody handles it, so `finally` blocks, fixtures and atexit stop the brokers."""
     global _sigterm_installed
     if _sigterm_installed or threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _raise_system_exit)
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     _sigterm_installed = True
 
 
-def _raise_system_exit(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    # KeyboardInterrupt, not SystemExit: pytest would report SystemExit as one failed test and go on.
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
 
 def _describe_cluster_id(bootstrap_servers: str, timeout: float) -> str | None:

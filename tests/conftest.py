@@ -126,7 +126,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Iterator[N
         else:
             print(message)
 
-    ours = kafka_local.find_stray_brokers(owner_pid=os.getpid())
+    ours = kafka_local.find_stray_brokers(owner_pid=os.getpid(), include_descendants=True)
     orphans = [
         pid for pid in kafka_local.find_stray_brokers()
         if pid not in ours and not _alive(kafka_local.broker_owner(pid))
