@@ -25,7 +25,7 @@ def build(settings: Settings) -> Service:
         client_id = request.path_params["client_id"]
         async with service.store.reading() as connection:
             standing = await load_standing(connection, client_id)
-        body = {"client_id": client_id, "open_kinds": standing.open_kinds, **standing_to_json(standing)}
+        body = {"client_id": client_id, "open_problems": standing.open_kinds, **standing_to_json(standing)}
         return JSONResponse(body)
 
     service.routes.append(Route("/clients/{client_id}/billing-problems", client_standing))

@@ -35,8 +35,9 @@ async def save_standing(connection: AsyncConnection, standing: ClientStanding) -
 
 
 def standing_to_json(standing: ClientStanding) -> dict[str, Any]:
+    """`problems`: the open ones, with what the client was told; `latest_fact_at`: the watermarks."""
     return {
-        "open_problems": {
+        "problems": {
             kind: {"detail": problem.detail, "opened_at": problem.opened_at.isoformat()}
             for kind, problem in sorted(standing.open_problems.items())
         },
@@ -49,7 +50,7 @@ def standing_from_json(client_id: str, document: dict[str, Any]) -> ClientStandi
         client_id,
         open_problems={
             kind: OpenProblem(problem["detail"], datetime.fromisoformat(problem["opened_at"]))
-            for kind, problem in document["open_problems"].items()
+            for kind, problem in document["problems"].items()
         },
         latest_fact_at={kind: datetime.fromisoformat(at) for kind, at in document["latest_fact_at"].items()},
     )

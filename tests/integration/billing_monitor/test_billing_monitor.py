@@ -177,10 +177,10 @@ async def test_shuffled_delivery_ends_in_the_standing_of_ordered_delivery(settin
                 standings[label] = await wait_for_standing(service, clients[label], watermarks)
                 events = await wait_told(problems, clients[label], count=len(expected_changes))
                 assert [e["id"] for e in events] == [c.id for c in expected_changes], label
-                assert events[-1]["data"]["open_problems"] == standings[label]["open_kinds"], label
-    assert standings["ordered"]["open_kinds"] == ["payment_failed"]
+                assert events[-1]["data"]["open_problems"] == standings[label]["open_problems"], label
+    assert standings["ordered"]["open_problems"] == ["payment_failed"]
     for label in ("reversed", "shuffled"):
-        assert standings[label]["open_kinds"] == standings["ordered"]["open_kinds"], label
+        assert standings[label]["open_problems"] == standings["ordered"]["open_problems"], label
         assert standings[label]["latest_fact_at"] == standings["ordered"]["latest_fact_at"], label
 
 
@@ -189,10 +189,10 @@ async def test_the_http_view_shows_a_client_what_is_open_and_why(settings_for, r
     suspension = fact("account_suspended", client, at(1))
     async with TopicReader.opened(registry_topics, BILLING_PROBLEMS) as problems:
         async with running(build(settings_for(Settings))) as service:
-            assert (await standing_over_http(service, client))["open_kinds"] == []
+            assert (await standing_over_http(service, client))["open_problems"] == []
             await publish(registry_topics, BILLING_EVENTS, [suspension])
             (opened,) = await wait_told(problems, client, count=1)
             view = await standing_over_http(service, client)
-    assert view["open_kinds"] == ["account_suspended"]
-    assert view["open_problems"]["account_suspended"]["detail"] == opened["data"]["detail"]
+    assert view["open_problems"] == ["account_suspended"]
+    assert view["problems"]["account_suspended"]["detail"] == opened["data"]["detail"]
     assert "unpaid invoices" in opened["data"]["detail"]
