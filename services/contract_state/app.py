@@ -6,10 +6,10 @@ from starlette.routing import Route
 
 from services.contract_state import handlers, store
 from shared.events.billing import BILLING_PROBLEM_EVENT
-from shared.events.contracts import CONTRACT_COMMAND
+from shared.events.contracts import CONTRACT_COMMAND, ContractEvent
 from shared.service import Service, run
 from shared.settings import BaseServiceSettings
-from shared.topics import BILLING_PROBLEMS, CONTRACT_COMMANDS
+from shared.topics import BILLING_PROBLEMS, CONTRACT_COMMANDS, CONTRACT_EVENTS
 
 
 class Settings(BaseServiceSettings):
@@ -20,6 +20,7 @@ def build(settings: Settings) -> Service:
     service = Service(settings, store.tables)
     service.consume(CONTRACT_COMMANDS, CONTRACT_COMMAND, handlers.on_contract_command)
     service.consume(BILLING_PROBLEMS, BILLING_PROBLEM_EVENT, handlers.on_billing_problem)
+    service.produces(CONTRACT_EVENTS, ContractEvent, "Every contract after each change, and refused commands; keyed by contract_id.")
 
     async def contract(request: Request) -> Response:
         """GET /contracts/{contract_id}: the contract as `contracts.events` last described it."""

@@ -44,7 +44,6 @@ async def on_billing_problem(tx: Transaction, change: BillingProblemEvent) -> No
         return
     await store.save_standing(tx.connection, outcome.standing)
     await store.save_contracts(tx.connection, outcome.contracts)
-    for event in outcome.events:
-        await tx.emit(CONTRACT_EVENTS, event)
+    await tx.emit_all(CONTRACT_EVENTS, outcome.events)
     log.info("platform hold " + ("on" if outcome.standing.has_problems else "off"), client_id=client_id,
              open_contracts=len(contracts), contracts_changed=len(outcome.contracts))
