@@ -5,10 +5,11 @@ from pydantic import Field
 
 from shared.events.billing import BILLING_PROBLEM_EVENT
 from shared.events.contracts import CONTRACT_EVENT
+from shared.events.notifications import NotificationCreated
 from shared.events.time_entries import TIME_ENTRY_EVENT
 from shared.service import Service, run
 from shared.settings import BaseServiceSettings
-from shared.topics import BILLING_PROBLEMS, CONTRACT_EVENTS, TIME_ENTRIES
+from shared.topics import BILLING_PROBLEMS, CONTRACT_EVENTS, NOTIFICATIONS, TIME_ENTRIES
 from services.notification import api, handlers
 from services.notification.store import tables
 from services.notification.webhooks import DeliveryPolicy, WebhookDispatcher
@@ -36,6 +37,7 @@ def build(settings: Settings) -> Service:
     service.consume(BILLING_PROBLEMS, BILLING_PROBLEM_EVENT, handlers.on_billing_problem)
     service.consume(CONTRACT_EVENTS, CONTRACT_EVENT, handlers.on_contract_event)
     service.consume(TIME_ENTRIES, TIME_ENTRY_EVENT, handlers.on_time_entry)
+    service.produces(NOTIFICATIONS, NotificationCreated, "One record per recipient per notification, keyed by recipient_id.")
     service.routes.extend(api.routes(service.store))
     service.background.append(WebhookDispatcher(service.store, settings.delivery_policy()).run)
     return service
