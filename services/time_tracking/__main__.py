@@ -1,0 +1,3 @@
+from services.time_tracking.app import main
+
+main()

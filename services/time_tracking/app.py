@@ -1,0 +1,99 @@
+"""time-tracking wiring: what it consumes, its HTTP API for tracker apps, its process entry point.
+
+HTTP answers (same rules and store as the Kafka path; a verdict is also published on `time.entries`):
+  POST /time-entries   201 accepted, 409 rejected, 422 malformed. Resubmitting an entry_id answers its
+                       first verdict again: 200 if it was accepted (nothing new was created), 409 if rejected.
+  GET /contracts/{contract_id}/time-entries   every entry recorded for the contract, accepted and
+                       rejected, latest work first; payment_protection is `revoked` once revoked.
+"""
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.time_tracking import handlers, store
+from services.time_tracking.domain import RecordedEntry
+from shared.events.contracts import CONTRACT_EVENT
+from shared.events.decoding import describe
+from shared.events.envelope import DERIVED_ID_NAMESPACE
+from shared.events.time_entries import TIME_ENTRY_SUBMISSION, TimeEntrySubmitted, TimeEntrySubmittedData
+from shared.service import Service, run
+from shared.settings import BaseServiceSettings
+from shared.topics import CONTRACT_EVENTS, TIME_ENTRIES_SUBMITTED
+
+API_SOURCE = "time-tracking-api"
+
+
+class Settings(BaseServiceSettings):
+    service_name: str = "time-tracking"
+
+
+def build(settings: Settings) -> Service:
+    service = Service(settings, store.tables)
+    service.consume(CONTRACT_EVENTS, CONTRACT_EVENT, handlers.on_contract_event)
+    service.consume(TIME_ENTRIES_SUBMITTED, TIME_ENTRY_SUBMISSION, handlers.on_time_entry_submitted)
+
+    async def submit_time_entry(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+            data = TimeEntrySubmittedData.model_validate(body)
+        except json.JSONDecodeError:
+            return _invalid("the body is not JSON")
+        except ValidationError as error:
+            return _invalid(describe(error))
+        async with service.store.transaction() as tx:
+            recording = await handlers.submit(tx, _as_submission(data))
+        service.relay.wake()
+        entry = recording.entry
+        if not entry.accepted:
+            return JSONResponse({"status": "rejected", "entry_id": entry.entry_id, "reason": entry.rejection}, 409)
+        accepted = {"status": "accepted", "entry_id": entry.entry_id, "minutes": entry.minutes,
+                    "payment_protection": entry.payment_protection}
+        return JSONResponse(accepted, 201 if recording.first_time else 200)
+
+    async def time_entries_of_contract(request: Request) -> Response:
+        contract_id = request.path_params["contract_id"]
+        async with service.store.reading() as connection:
+            entries = await store.entries_of_contract(connection, contract_id)
+        return JSONResponse({"contract_id": contract_id, "entries": [_listed(entry) for entry in entries]})
+
+    service.routes.append(Route("/time-entries", submit_time_entry, methods=["POST"]))
+    service.routes.append(Route("/contracts/{contract_id}/time-entries", time_entries_of_contract, methods=["GET"]))
+    return service
+
+
+def _as_submission(data: TimeEntrySubmittedData) -> TimeEntrySubmitted:
+    """The HTTP request as the event a tracker would have published; its id follows the entry_id,
+    so the verdict's derived id is the same however often the request is repeated."""
+    event_id = str(uuid.uuid5(DERIVED_ID_NAMESPACE, f"{API_SOURCE}|{data.entry_id}"))
+    return TimeEntrySubmitted.new(data, source=API_SOURCE, time=datetime.now(UTC), event_id=event_id)
+
+
+def _invalid(message: str) -> Response:
+    return JSONResponse({"status": "invalid", "error": message}, 422)
+
+
+def _listed(entry: RecordedEntry) -> dict[str, object]:
+    listed: dict[str, object] = {
+        "entry_id": entry.entry_id,
+        "freelancer_id": entry.freelancer_id,
+        "started_at": entry.started_at.isoformat(),
+        "ended_at": entry.ended_at.isoformat(),
+        "source": entry.source,
+        "status": "accepted" if entry.accepted else "rejected",
+    }
+    if entry.accepted:
+        listed["minutes"] = entry.minutes
+        listed["payment_protection"] = "revoked" if entry.protection_revoked else entry.payment_protection
+    else:
+        listed["reason"] = entry.rejection
+    return listed
+
+
+def main() -> None:
+    run(Settings, build)

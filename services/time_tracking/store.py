@@ -1,0 +1,165 @@
+"""time-tracking's own tables: every contract version it has seen, and every entry_id with its verdict."""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.time_tracking.domain import ContractHistory, ContractVersion, RecordedEntry
+from shared.store import insert_ignoring_duplicates
+
+tables = MetaData()
+
+contract_versions = Table(
+    "contract_versions",
+    tables,
+    Column("contract_id", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("status", String(10), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("freelancer_id", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+)
+
+time_entries = Table(
+    "time_entries",
+    tables,
+    Column("entry_id", String(200), primary_key=True),
+    Column("contract_id", String(200), nullable=False),
+    Column("freelancer_id", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(10), nullable=False),
+    Column("rejection", String(40), nullable=True),
+    Column("minutes", Integer, nullable=False),
+    Column("payment_protection", String(20), nullable=True),
+    Column("protection_revoked", Boolean, nullable=False, default=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    # Revocation looks for a contract's entries ending after a pause began; the API lists a contract's entries.
+    Index("time_entries_by_contract", "contract_id", "ended_at"),
+)
+
+
+async def load_histories(connection: AsyncConnection, contract_ids: Iterable[str]) -> dict[str, ContractHistory]:
+    """The history of each contract asked for; an unknown contract has an empty one."""
+    wanted = set(contract_ids)
+    query = (
+        select(contract_versions)
+        .where(contract_versions.c.contract_id.in_(wanted))
+        .order_by(contract_versions.c.contract_id, contract_versions.c.version)
+    )
+    versions: dict[str, list[ContractVersion]] = defaultdict(list)
+    for row in await connection.execute(query):
+        versions[row.contract_id].append(
+            ContractVersion(row.version, row.status, _utc(row.changed_at), row.freelancer_id, row.kind)
+        )
+    return {contract_id: ContractHistory(contract_id, tuple(versions[contract_id])) for contract_id in wanted}
+
+
+async def load_history(connection: AsyncConnection, contract_id: str) -> ContractHistory:
+    return (await load_histories(connection, [contract_id]))[contract_id]
+
+
+async def add_version(connection: AsyncConnection, contract_id: str, version: ContractVersion) -> None:
+    await connection.execute(
+        insert_ignoring_duplicates(connection, contract_versions).values(
+            contract_id=contract_id,
+            version=version.version,
+            status=version.status,
+            changed_at=version.changed_at,
+            freelancer_id=version.freelancer_id,
+            kind=version.kind,
+        )
+    )
+
+
+async def load_entries(connection: AsyncConnection, entry_ids: Iterable[str]) -> dict[str, RecordedEntry]:
+    """The entries already recorded among `entry_ids`, by entry_id."""
+    query = select(time_entries).where(time_entries.c.entry_id.in_(set(entry_ids)))
+    return {row.entry_id: _entry(row) for row in await connection.execute(query)}
+
+
+async def load_entry(connection: AsyncConnection, entry_id: str) -> RecordedEntry | None:
+    return (await load_entries(connection, [entry_id])).get(entry_id)
+
+
+async def save_entries(connection: AsyncConnection, entries: list[RecordedEntry], recorded_at: datetime) -> None:
+    """Record new entries, all in one statement."""
+    if not entries:
+        return
+    await connection.execute(
+        insert(time_entries),
+        [
+            {
+                "entry_id": entry.entry_id,
+                "contract_id": entry.contract_id,
+                "freelancer_id": entry.freelancer_id,
+                "started_at": entry.started_at,
+                "ended_at": entry.ended_at,
+                "source": entry.source,
+                "rejection": entry.rejection,
+                "minutes": entry.minutes,
+                "payment_protection": entry.payment_protection,
+                "protection_revoked": entry.protection_revoked,
+                "recorded_at": recorded_at,
+            }
+            for entry in entries
+        ],
+    )
+
+
+async def protected_entries_ending_after(
+    connection: AsyncConnection, contract_id: str, moment: datetime
+) -> list[RecordedEntry]:
+    """A contract's entries that still carry payment protection and end after `moment`."""
+    query = select(time_entries).where(
+        time_entries.c.contract_id == contract_id,
+        time_entries.c.ended_at > moment,
+        time_entries.c.rejection.is_(None),
+        time_entries.c.payment_protection == "eligible",
+        time_entries.c.protection_revoked.is_(False),
+    )
+    return [_entry(row) for row in await connection.execute(query)]
+
+
+async def mark_revoked(connection: AsyncConnection, entry_ids: list[str], revoked_at: datetime) -> None:
+    if entry_ids:
+        await connection.execute(
+            update(time_entries)
+            .where(time_entries.c.entry_id.in_(entry_ids))
+            .values(protection_revoked=True, revoked_at=revoked_at)
+        )
+
+
+async def entries_of_contract(connection: AsyncConnection, contract_id: str) -> list[RecordedEntry]:
+    """Everything recorded for a contract, the latest work first."""
+    query = (
+        select(time_entries)
+        .where(time_entries.c.contract_id == contract_id)
+        .order_by(time_entries.c.started_at.desc(), time_entries.c.recorded_at.desc())
+    )
+    return [_entry(row) for row in await connection.execute(query)]
+
+
+def _entry(row: Row) -> RecordedEntry:
+    return RecordedEntry(
+        entry_id=row.entry_id,
+        contract_id=row.contract_id,
+        freelancer_id=row.freelancer_id,
+        started_at=_utc(row.started_at),
+        ended_at=_utc(row.ended_at),
+        source=row.source,
+        rejection=row.rejection,
+        minutes=row.minutes,
+        payment_protection=row.payment_protection,
+        protection_revoked=row.protection_revoked,
+    )
+
+
+def _utc(moment: datetime) -> datetime:
+    # SQLite hands back the naive UTC time we stored; PostgreSQL an aware one.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
