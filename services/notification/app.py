@@ -37,7 +37,7 @@ def build(settings: Settings) -> Service:
     service.consume(BILLING_PROBLEMS, BILLING_PROBLEM_EVENT, handlers.on_billing_problem)
     service.consume(CONTRACT_EVENTS, CONTRACT_EVENT, handlers.on_contract_event)
     service.consume(TIME_ENTRIES, TIME_ENTRY_EVENT, handlers.on_time_entry)
-    service.produces(NOTIFICATIONS, NotificationCreated, "One record per recipient per notification, keyed by recipient_id.")
+    service.produces(NOTIFICATIONS, NotificationCreated, "One record per recipient per notification.")
     service.routes.extend(api.routes(service.store))
     service.background.append(WebhookDispatcher(service.store, settings.delivery_policy()).run)
     return service

@@ -8,9 +8,12 @@ The rules (DESIGN.md, `notifications`):
 - contract.holds_changed lifting one hold while another keeps the contract paused: the client is
   told it is still paused, and why in their own terms.
 - billing.problem_opened: the client is told what to fix, once per opened problem.
-- time_entry.rejected (contract_paused): the freelancer is told, at most once per contract per pause.
-- A contract event older than (or as old as) the version already known changes nothing and tells no one.
-Freelancer notices are built only from contracts.events and time.entries data.
+- time_entry.rejected (contract_paused): the freelancer is told, at most once per contract per pause
+  (a pause runs from a contract.paused to the next contract.resumed; see `pause_episode`).
+- Nobody is told of: contract.opened (even opened paused), contract.ended, a refused command,
+  billing.problem_resolved (the resumes say it), other rejections, accepted time.
+- A contract event not newer than the version already known changes nothing and tells no one.
+Freelancer notices are built only from contracts.events and time.entries data, never from billing.problems.
 """
 
 import uuid
@@ -20,7 +23,6 @@ from datetime import datetime
 from shared.events.billing import ProblemKind, ProblemOpened, ProblemResolved
 from shared.events.contracts import (
     ContractChange,
-    ContractEnded,
     ContractHoldsChanged,
     ContractPaused,
     ContractResumed,

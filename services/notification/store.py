@@ -114,7 +114,10 @@ webhook_dead_letters = Table(
 
 
 async def load_contract(connection: AsyncConnection, contract_id: str) -> ContractView | None:
-    row = (await connection.execute(select(contract_views).where(contract_views.c.contract_id == contract_id))).first()
+    # Locked until commit (PostgreSQL; SQLite has one writer anyway): contracts.events and time.entries
+    # of one contract may be consumed by two instances at once, and neither may overwrite the other.
+    query = select(contract_views).where(contract_views.c.contract_id == contract_id).with_for_update()
+    row = (await connection.execute(query)).first()
     if row is None:
         return None
     return ContractView(
@@ -138,7 +141,8 @@ async def save_contract(connection: AsyncConnection, view: ContractView) -> None
         "holds": ",".join(sorted(view.holds)),
         "version": view.version,
         "client_message": view.client_message,
-        "pauses": json.dumps([[w.started_at.isoformat(), w.ended_at and w.ended_at.isoformat()] for w in view.pauses]),
+        "pauses": json.dumps([[w.started_at.isoformat(), w.ended_at.isoformat() if w.ended_at else None]
+                              for w in view.pauses]),
         "blocked_notice_at": view.blocked_notice_at,
     }
     updated = await connection.execute(

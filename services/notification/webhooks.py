@@ -75,9 +75,12 @@ class WebhookDispatcher:
             due = await store.due_deliveries(connection, now, self.policy.batch_size)
         if not due:
             return 0
-        lease_until = now + timedelta(seconds=self.policy.lease_seconds)
+        until = now + timedelta(seconds=self.policy.lease_seconds)
+        claimed = []
         async with self._store.transaction() as tx:
-            claimed = [d for d in due if await store.claim_delivery(tx.connection, d.delivery_id, d.next_attempt_at, lease_until)]
+            for delivery in due:
+                if await store.claim_delivery(tx.connection, delivery.delivery_id, delivery.next_attempt_at, until):
+                    claimed.append(delivery)
         errors = await asyncio.gather(*(self._attempt(client, delivery) for delivery in claimed))
         async with self._store.transaction() as tx:
             for delivery, error in zip(claimed, errors, strict=True):

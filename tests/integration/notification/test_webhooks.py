@@ -58,7 +58,8 @@ async def test_a_flaky_subscriber_gets_each_notification_once_signed_and_a_dead_
         flaky_calls, down_calls = receiver.calls_to(FLAKY), receiver.calls_to(DOWN)  # nothing more came
 
     assert [call.status for call in flaky_calls] == [500, 500, 200, 200]
-    first_notification = [c for c in flaky_calls if c.headers["x-webhook-id"] == notification["data"]["notification_id"]]
+    notification_id = notification["data"]["notification_id"]
+    first_notification = [call for call in flaky_calls if call.headers["x-webhook-id"] == notification_id]
     assert [call.status for call in first_notification] == [500, 500, 200]  # delivered exactly once
     for call in flaky_calls:
         assert verify(SECRET, call.body, call.headers["x-signature-sha256"])

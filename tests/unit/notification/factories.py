@@ -78,6 +78,8 @@ def problem_opened(
     return ProblemOpened.new(data, source="billing-monitor", time=T0)
 
 
-def problem_resolved(client_id: str, kind: ProblemKind, open_problems: list[ProblemKind] | None = None) -> ProblemResolved:
+def problem_resolved(
+    client_id: str, kind: ProblemKind, open_problems: list[ProblemKind] | None = None
+) -> ProblemResolved:
     data = ProblemResolvedData(client_id=client_id, kind=kind, resolved_at=T0, open_problems=open_problems or [])
     return ProblemResolved.new(data, source="billing-monitor", time=T0)

@@ -26,7 +26,8 @@ class Notifier:
         if isinstance(event, ProblemOpened):
             client_id = event.data.client_id
             contract_ids = sorted(
-                v.contract_id for v in self.views.values() if v.client_id == client_id and v.status in ("active", "paused")
+                view.contract_id for view in self.views.values()
+                if view.client_id == client_id and view.status in ("active", "paused")
             )
             outcome = domain.problem_opened(self.noticed.get(client_id, frozenset()), contract_ids, event)
             self.noticed[client_id] = outcome.noticed_kinds

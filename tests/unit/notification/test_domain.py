@@ -63,7 +63,9 @@ def test_a_resume_tells_freelancer_and_client():
     contract, notifier = story(), Notifier()
     notifier.take(contract.opened(), contract.paused(("client",)))
     notices = notifier.take(contract.resumed())
-    assert addressed(notices) == [("fl-1", "freelancer", "contract_resumed"), ("client-1", "client", "contract_resumed")]
+    assert addressed(notices) == [
+        ("fl-1", "freelancer", "contract_resumed"), ("client-1", "client", "contract_resumed"),
+    ]
     assert "billing" not in notices[1].text.body
 
 
@@ -145,7 +147,9 @@ def test_a_problem_already_told_and_still_open_is_not_told_again_until_it_is_res
     again = notifier.take(problem_opened("client-1", "chargeback", "A payment is disputed."))
     other = notifier.take(problem_opened("client-1", "payment_failed", "Declined.", ["chargeback", "payment_failed"]))
     notifier.take(problem_resolved("client-1", "chargeback", ["payment_failed"]))
-    reopened = notifier.take(problem_opened("client-1", "chargeback", "Disputed again.", ["payment_failed", "chargeback"]))
+    reopened = notifier.take(
+        problem_opened("client-1", "chargeback", "Disputed again.", ["payment_failed", "chargeback"])
+    )
     assert [len(first), len(again), len(other), len(reopened)] == [1, 0, 1, 1]
 
 

@@ -48,7 +48,9 @@ async def published(database: Store) -> list[dict]:
         return [{"topic": topic, "key": key, **json.loads(payload)} for topic, key, payload in rows]
 
 
-async def test_each_notice_is_emitted_on_notifications_keyed_by_recipient_and_lands_in_the_inbox(notification_store, http):
+async def test_each_notice_is_emitted_on_notifications_keyed_by_recipient_and_lands_in_the_inbox(
+    notification_store, http
+):
     contract = ContractStory("c-1", "client-1", "fl-1")
     await take(notification_store, contract.opened(), contract.paused(("client",), message="Back Monday"))
     records = await published(notification_store)
@@ -87,7 +89,8 @@ async def test_the_pause_history_survives_in_the_store(notification_store):
 
 async def test_a_billing_notice_names_the_clients_open_contracts(notification_store):
     first, second = ContractStory("c-1", "client-1", "fl-1"), ContractStory("c-2", "client-1", "fl-2")
-    await take(notification_store, first.opened(), second.opened(), problem_opened("client-1", "payment_failed", "Declined."))
+    problem = problem_opened("client-1", "payment_failed", "Declined.")
+    await take(notification_store, first.opened(), second.opened(), problem)
     (record,) = await published(notification_store)
     assert record["key"] == "client-1" and record["data"]["contract_ids"] == ["c-1", "c-2"]
 
@@ -109,7 +112,8 @@ async def test_the_inbox_is_newest_first_and_counts_what_is_unread(notification_
     assert (await http.post(f"/recipients/someone-else/notifications/{newest}/read")).status_code == 404
     assert (await http.post("/recipients/fl-1/notifications/read")).json() == {"marked": 1}
     assert (await http.get("/recipients/fl-1/notifications")).json()["unread"] == 0
-    assert (await http.get("/recipients/fl-1/notifications?limit=1")).json()["notifications"][0]["notification_id"] == newest
+    (only,) = (await http.get("/recipients/fl-1/notifications?limit=1")).json()["notifications"]
+    assert only["notification_id"] == newest
     assert (await http.get("/recipients/fl-1/notifications?limit=0")).status_code == 400
 
 
