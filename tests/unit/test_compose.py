@@ -12,11 +12,12 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# Host ports as `contract-pause run` assigns them: 8081, 8082, ... in name order.
 SERVICES = {
     "billing-monitor": ("services.billing_monitor", 8081),
     "contract-state": ("services.contract_state", 8082),
-    "time-tracking": ("services.time_tracking", 8083),
-    "notification": ("services.notification", 8084),
+    "notification": ("services.notification", 8083),
+    "time-tracking": ("services.time_tracking", 8084),
 }
 
 
@@ -34,6 +35,14 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 
 def test_names_the_four_services_and_kafka(compose: dict[str, Any]) -> None:
     assert set(SERVICES) | {"kafka", "topics"} == set(compose["services"])
+
+
+def test_host_ports_match_the_run_command() -> None:
+    from ops.run import FIRST_HTTP_PORT, display_name
+
+    modules = sorted(module.removeprefix("services.") for module, _port in SERVICES.values())
+    assigned = {display_name(module): FIRST_HTTP_PORT + index for index, module in enumerate(modules)}
+    assert assigned == {name: port for name, (_module, port) in SERVICES.items()}
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
