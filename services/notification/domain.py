@@ -18,7 +18,7 @@ Freelancer notices are built only from contracts.events and time.entries data, n
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.events.billing import ProblemKind, ProblemOpened, ProblemResolved
 from shared.events.contracts import (
@@ -41,23 +41,18 @@ from shared.events.time_entries import TimeEntryRejected
 from services.notification import texts
 
 SOURCE = "notification"
-
-
-@dataclass(frozen=True)
-class PauseWindow:
-    """One pause episode: from a pause to the next resume (or end); open while the contract is paused."""
-
-    started_at: datetime
-    ended_at: datetime | None = None
+CLOCK_SKEW_ALLOWANCE = timedelta(seconds=5)  # contract-state and time-tracking stamp times on different hosts
 
 
 @dataclass(frozen=True)
 class ContractView:
-    """What this service knows of one contract: the latest snapshot and its pause episodes.
+    """What this service knows of one contract: the latest snapshot and when each of its pauses began.
+
+    A pause episode runs from a contract.paused (or an opening paused) to the next resume or end.
 
     `blocked_notice_at` is the time of the latest rejection the freelancer was told about. It is kept
     as a time, not as an episode, because time.entries may run ahead of contracts.events: the pause
-    it belongs to becomes known later, and its time then places it.
+    it belongs to may become known only later, and its time then places it.
     """
 
     contract_id: str
@@ -67,7 +62,7 @@ class ContractView:
     holds: frozenset[Hold] = frozenset()
     version: int = 0
     client_message: str | None = None
-    pauses: tuple[PauseWindow, ...] = ()
+    pauses_began: tuple[datetime, ...] = ()
     blocked_notice_at: datetime | None = None
 
     @property
@@ -122,7 +117,7 @@ def contract_changed(view: ContractView | None, event: ContractChange) -> Contra
 
 
 def _follow(before: ContractView, event: ContractChange) -> ContractView:
-    """The view after a newer snapshot: status, holds, and where pause episodes begin and end."""
+    """The view after a newer snapshot: status, holds, and when a pause episode begins."""
     snapshot = event.data
     after = replace(
         before,
@@ -133,11 +128,8 @@ def _follow(before: ContractView, event: ContractChange) -> ContractView:
         version=snapshot.version,
         client_message=snapshot.client_message,
     )
-    changed_at = snapshot.changed_at
     if after.paused and not before.paused:
-        after = replace(after, pauses=(*before.pauses, PauseWindow(changed_at)))
-    elif before.paused and not after.paused and before.pauses:
-        after = replace(after, pauses=(*before.pauses[:-1], replace(before.pauses[-1], ended_at=changed_at)))
+        after = replace(after, pauses_began=(*before.pauses_began, snapshot.changed_at))
     return after
 
 
@@ -203,19 +195,16 @@ def time_entry_rejected(view: ContractView | None, rejection: TimeEntryRejected)
     return ContractOutcome(replace(view, blocked_notice_at=rejection.time), (notice,))
 
 
-def pause_episode(view: ContractView, moment: datetime) -> int:
-    """Which pause episode (1-based, as far as known) a rejection at `moment` belongs to.
+def pause_episode(view: ContractView, rejected_at: datetime) -> int:
+    """The pause a rejection belongs to: the latest one known to have begun by then (0: none known yet).
 
-    The one whose window holds the moment; a moment between two windows (clocks differ) belongs to
-    the later one; a moment after every known window to a pause not seen yet (contracts.events can
-    lag behind time.entries). Never decreases as the moment moves on, so comparing the moment of
-    the latest notice with a new one tells whether they share a pause; as later pauses become
-    known the comparison stays right, since both moments are placed again.
+    time-tracking rejects only after it has seen the pause, so a rejection is not earlier than its
+    pause (give or take the clocks of two hosts); one made after a resume is for an entry reaching
+    back into that pause. Topics are consumed independently: while contracts.events lags, a rejection
+    is placed in an earlier pause, and in its own once the pause arrives, since the time of the
+    latest notice is placed again.
     """
-    started = [window for window in view.pauses if window.started_at <= moment]
-    if started and (started[-1].ended_at is None or moment < started[-1].ended_at):
-        return len(started)
-    return len(started) + 1
+    return sum(1 for began in view.pauses_began if began <= rejected_at + CLOCK_SKEW_ALLOWANCE)
 
 
 # --- billing.problems -----------------------------------------------------------------------

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.events.billing import ProblemKind
 from shared.events.notifications import NotificationCreated
 from shared.store import insert_ignoring_duplicates
-from services.notification.domain import ContractView, PauseWindow
+from services.notification.domain import ContractView
 
 tables = MetaData()
 
@@ -43,7 +43,7 @@ contract_views = Table(
     Column("holds", String(50), nullable=False),  # comma-separated
     Column("version", Integer, nullable=False),
     Column("client_message", Text, nullable=True),
-    Column("pauses", Text, nullable=False),  # JSON: [[started_at, ended_at or null], ...]
+    Column("pauses_began", Text, nullable=False),  # JSON list of times
     Column("blocked_notice_at", DateTime(timezone=True), nullable=True),
 )
 
@@ -128,7 +128,7 @@ async def load_contract(connection: AsyncConnection, contract_id: str) -> Contra
         holds=frozenset(hold for hold in row.holds.split(",") if hold),
         version=row.version,
         client_message=row.client_message,
-        pauses=tuple(_window(*window) for window in json.loads(row.pauses)),
+        pauses_began=tuple(datetime.fromisoformat(began) for began in json.loads(row.pauses_began)),
         blocked_notice_at=utc(row.blocked_notice_at),
     )
 
@@ -141,8 +141,7 @@ async def save_contract(connection: AsyncConnection, view: ContractView) -> None
         "holds": ",".join(sorted(view.holds)),
         "version": view.version,
         "client_message": view.client_message,
-        "pauses": json.dumps([[w.started_at.isoformat(), w.ended_at.isoformat() if w.ended_at else None]
-                              for w in view.pauses]),
+        "pauses_began": json.dumps([began.isoformat() for began in view.pauses_began]),
         "blocked_notice_at": view.blocked_notice_at,
     }
     updated = await connection.execute(
@@ -150,10 +149,6 @@ async def save_contract(connection: AsyncConnection, view: ContractView) -> None
     )
     if updated.rowcount == 0:
         await connection.execute(insert(contract_views).values(contract_id=view.contract_id, **values))
-
-
-def _window(started_at: str, ended_at: str | None) -> PauseWindow:
-    return PauseWindow(datetime.fromisoformat(started_at), datetime.fromisoformat(ended_at) if ended_at else None)
 
 
 async def open_contracts_of(connection: AsyncConnection, client_id: str) -> list[str]:

@@ -80,13 +80,15 @@ def resumed_for_freelancer(contract_id: str) -> Text:
 
 
 def time_entry_blocked(contract_id: str) -> Text:
+    # Also sent for an entry reaching back into a pause that is over: say "was paused", not "is".
     return Text(
-        f"Time not recorded: contract {contract_id} is paused",
+        f"Time not recorded on contract {contract_id}",
         _sentences(
-            f"We couldn't record your time on contract {contract_id} because the contract is paused.",
-            "Time logged while it is paused isn't recorded, and work during a pause isn't covered by payment "
+            f"We couldn't record your time on contract {contract_id} because it falls in a period when the "
+            "contract was paused.",
+            "Time can't be logged while a contract is paused, and work during a pause isn't covered by payment "
             "protection. Time you logged before the pause stays eligible.",
-            "We'll let you know when the contract is active again; you won't get this notice again for this pause.",
+            "You won't get this notice again for this pause.",
         ),
     )
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from services.notification import domain
-from services.notification.domain import ContractView, PauseWindow
+from services.notification.domain import ContractView
 from tests.unit.notification.factories import T0, ContractStory, problem_opened, problem_resolved, unique
 from tests.unit.notification.notifier import Notifier
 
@@ -185,9 +185,10 @@ def test_a_rejection_before_its_pause_is_known_tells_once_and_the_late_pause_doe
 
 def test_a_rejection_for_a_contract_never_seen_tells_once():
     contract, notifier = story(), Notifier()
-    notices = notifier.take(contract.rejection(at=T0), contract.rejection(at=T0 + timedelta(minutes=5)))
+    opened_paused = contract.opened(("platform",))  # the client already had a billing problem
+    notices = notifier.take(contract.rejection(), contract.rejection(at=contract.clock + timedelta(minutes=5)))
     assert addressed(notices) == [("fl-1", "freelancer", "time_entry_blocked")]
-    notifier.take(contract.opened(("platform",)))  # opened paused: the client already had a problem
+    notifier.take(opened_paused)
     assert notifier.take(contract.rejection()) == []
 
 
@@ -210,24 +211,34 @@ def test_rejections_for_other_reasons_or_on_an_ended_contract_tell_no_one():
 
 
 @pytest.mark.parametrize(
-    ("pauses", "minute", "episode"),
+    ("pauses_began", "minute", "episode"),
     [
-        ((), 5, 1),  # no pause known yet: the next one
-        (((0, None),), 5, 1),  # inside the open pause
-        (((0, 10),), 5, 1),  # inside a pause that has ended
-        (((0, 10),), 15, 2),  # after the last resume: a pause not seen yet
-        (((0, 10), (20, None)), 5, 1),
-        (((0, 10), (20, None)), 25, 2),
-        (((0, 10), (20, 30)), 15, 2),  # between two pauses (clocks differ): the later one
-        (((10, None),), 5, 1),  # just before the pause began (clocks differ): that pause
+        ((), 5, 0),  # no pause known yet
+        ((0,), 5, 1),
+        ((0, 20), 15, 1),  # after the first pause began, before the second: an entry reaching back
+        ((0, 20), 25, 2),
+        ((0, 20), 20, 2),
+        ((10,), 5, 0),  # before any known pause
     ],
 )
-def test_a_rejection_belongs_to_the_pause_whose_window_holds_its_time(pauses, minute, episode):
-    def at(m: int | None):
-        return None if m is None else T0 + timedelta(minutes=m)
+def test_a_rejection_belongs_to_the_latest_pause_begun_by_its_time(pauses_began, minute, episode):
+    view = ContractView("c-1", "fl-1", pauses_began=tuple(T0 + timedelta(minutes=m) for m in pauses_began))
+    assert domain.pause_episode(view, T0 + timedelta(minutes=minute)) == episode
 
-    view = ContractView("c-1", "fl-1", pauses=tuple(PauseWindow(at(s), at(e)) for s, e in pauses))
-    assert domain.pause_episode(view, at(minute)) == episode
+
+def test_a_rejection_stamped_a_moment_before_its_pause_by_another_hosts_clock_belongs_to_it():
+    view = ContractView("c-1", "fl-1", pauses_began=(T0,))
+    assert domain.pause_episode(view, T0 - timedelta(seconds=2)) == 1
+    assert domain.pause_episode(view, T0 - timedelta(minutes=1)) == 0
+
+
+def test_a_rejection_reaching_back_into_a_pause_already_told_about_does_not_tell_again_nor_silence_the_next():
+    contract, notifier = story(), Notifier()
+    notifier.take(contract.opened(), contract.paused(), contract.rejection(), contract.resumed())
+    reaching_back = contract.rejection()  # made while active: the entry overlapped the pause that is over
+    assert notifier.take(reaching_back) == []
+    notifier.take(contract.paused(("client",)))
+    assert addressed(notifier.take(contract.rejection())) == [("fl-1", "freelancer", "time_entry_blocked")]
 
 
 # --- the notification -----------------------------------------------------------------------

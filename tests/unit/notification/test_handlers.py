@@ -83,7 +83,8 @@ async def test_the_pause_history_survives_in_the_store(notification_store):
     assert kinds.count("time_entry_blocked") == 2
     async with notification_store.reading() as connection:
         view = await store.load_contract(connection, "c-1")
-    assert len(view.pauses) == 2 and view.pauses[0].ended_at is not None and view.pauses[1].ended_at is None
+    assert len(view.pauses_began) == 2 and view.pauses_began[0] < view.pauses_began[1]
+    assert view.blocked_notice_at is not None
     assert view.holds == {"client"} and view.version == 4
 
 

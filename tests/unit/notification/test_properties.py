@@ -22,7 +22,8 @@ holds = st.sampled_from([("platform",), ("client",), ("platform", "client")])
 
 @st.composite
 def pause_histories(draw):
-    """One contract through several pauses, with time entries rejected during each pause.
+    """One contract through several pauses, with time entries rejected during each pause and,
+    after its resume, entries reaching back into it (manual time for a past period).
 
     Returns the contract events in order, the rejections in order, and each rejection's true pause.
     """
@@ -36,6 +37,10 @@ def pause_histories(draw):
             rejections.append(rejection)
             episode_of[rejection.id] = episode
         changes.append(contract.resumed())
+        for _ in range(draw(st.integers(0, 2))):
+            rejection = contract.rejection(at=contract.clock + timedelta(seconds=draw(st.integers(1, 50))))
+            rejections.append(rejection)
+            episode_of[rejection.id] = episode
     # Rejections are produced in time order within the contract's partition of time.entries.
     rejections.sort(key=lambda event: event.time)
     return changes, rejections, episode_of

@@ -75,7 +75,8 @@ def test_still_paused_says_which_hold_remains_in_the_clients_terms():
 
 def test_time_entry_blocked_explains_payment_protection_and_that_it_is_said_once():
     text = texts.time_entry_blocked("c-7")
-    assert text.title == "Time not recorded: contract c-7 is paused"
+    assert text.title == "Time not recorded on contract c-7"
+    assert "when the contract was paused" in text.body
     assert "before the pause stays eligible" in text.body
     assert "won't get this notice again for this pause" in text.body
 
