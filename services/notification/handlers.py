@@ -29,7 +29,7 @@ async def on_billing_problem(tx: Transaction, event: BillingProblemEvent) -> Non
             outcome = domain.problem_opened(noticed, contract_ids, event)
             await store.save_noticed_problems(tx.connection, client_id, outcome.noticed_kinds)
             if outcome.note:
-                log.info("no billing notice", client_id=client_id, why=outcome.note)
+                log.info("no notification", client_id=client_id, why=outcome.note)
             await _notify(tx, event, outcome.notices)
         case ProblemResolved():
             await store.save_noticed_problems(tx.connection, client_id, domain.problem_resolved(noticed, event))
@@ -53,7 +53,7 @@ async def _apply(tx: Transaction, cause: Envelope, outcome: ContractOutcome, con
     if outcome.view is not None:
         await store.save_contract(tx.connection, outcome.view)
     if outcome.note:
-        log.info("nobody told", contract_id=contract_id, why=outcome.note)
+        log.info("no notification", contract_id=contract_id, why=outcome.note)
     await _notify(tx, cause, outcome.notices)
 
 
