@@ -6,10 +6,10 @@ from starlette.routing import Route
 
 from services.billing_monitor.handlers import on_billing_fact
 from services.billing_monitor.store import load_standing, standing_to_json, tables
-from shared.events.billing import BILLING_EVENT
+from shared.events.billing import BILLING_EVENT, BillingProblemEvent
 from shared.service import Service, run
 from shared.settings import BaseServiceSettings
-from shared.topics import BILLING_EVENTS
+from shared.topics import BILLING_EVENTS, BILLING_PROBLEMS
 
 
 class Settings(BaseServiceSettings):
@@ -19,6 +19,7 @@ class Settings(BaseServiceSettings):
 def build(settings: Settings) -> Service:
     service = Service(settings, tables)
     service.consume(BILLING_EVENTS, BILLING_EVENT, on_billing_fact)
+    service.produces(BILLING_PROBLEMS, BillingProblemEvent, "A client's billing problem opened or resolved, only on a change; keyed by client_id.")
 
     async def client_standing(request: Request) -> Response:
         """What support sees: the client's open problems with the text the client was given."""
