@@ -1,35 +1,140 @@
-"""The `contract-pause` command."""
+"""The `contract-pause` command: run the system, play the demo, and operate it."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import logging
+import os
 import sys
+from typing import Any
+
+from ops import operate
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="contract-pause", description="Run and operate contract-pause.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run_parser = commands.add_parser(
-        "run",
-        help="start Kafka (unless KAFKA_BOOTSTRAP_SERVERS is set), create the topics, run every service",
-        description="Start a local Kafka broker (unless KAFKA_BOOTSTRAP_SERVERS is set), create the topics, "
-        "and run every service with interleaved output until Ctrl-C.",
-    )
-    run_parser.add_argument(
-        "--kafka-port", type=int, default=9092, metavar="PORT",
-        help="port of the local broker on 127.0.0.1 (default: 9092)",
-    )
-
+    parser = _parser()
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if arguments.command == "run":
-        from ops.run import run
+    return arguments.handler(arguments)
 
-        return run(kafka_port=arguments.kafka_port)
-    parser.error(f"unknown command {arguments.command}")
-    return 2
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="contract-pause", description="Run and operate contract-pause.")
+    parser.add_argument("--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+                        help="Kafka brokers (default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="start Kafka (unless KAFKA_BOOTSTRAP_SERVERS is set), the topics "
+                              "and every service, until Ctrl-C")
+    run.add_argument("--kafka-port", type=int, default=9092, metavar="PORT",
+                     help="port of the local broker on 127.0.0.1 (default: 9092)")
+    run.set_defaults(handler=_run)
+
+    demo = commands.add_parser("demo", help="play the pause story against the running system, with a timeline")
+    demo.set_defaults(handler=_demo)
+
+    publish = commands.add_parser("publish", help="publish a billing event, a contract command or a time entry")
+    kinds = publish.add_subparsers(dest="what", required=True, metavar="WHAT")
+    billing = kinds.add_parser("billing", help="a billing event on billing.events, e.g. payment_failed")
+    billing.add_argument("type", choices=sorted(operate.BILLING_TYPES))
+    command = kinds.add_parser("command", help="a contract command on contracts.commands, e.g. pause")
+    command.add_argument("type", choices=sorted(operate.COMMAND_TYPES))
+    kinds.add_parser("time-entry", help="a time entry on time.entries.submitted")
+    for sub in (billing, command, kinds.choices["time-entry"]):
+        sub.add_argument("fields", nargs="+", metavar="FIELD=VALUE",
+                         help="data fields, e.g. client_id=c-1 attempt=2 (JSON values are parsed)")
+    publish.set_defaults(handler=_publish)
+
+    status = commands.add_parser("status", help="a contract's status and holds, from contracts.events")
+    status.add_argument("contract_id")
+    status.set_defaults(handler=_status)
+
+    tail = commands.add_parser("tail", help="follow topics in human-readable form")
+    tail.add_argument("topics", nargs="*", help="topics (default: every main topic)")
+    tail.add_argument("--client", help="only events about this client (and their contracts)")
+    tail.add_argument("--contract", help="only events about this contract")
+    tail.add_argument("--recipient", help="only notifications to this recipient")
+    tail.add_argument("--from-beginning", action="store_true", help="start at the oldest message")
+    tail.add_argument("--no-follow", action="store_true", help="stop at the end instead of waiting for more")
+    tail.set_defaults(handler=_tail)
+    return parser
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    from ops.run import run
+
+    return run(kafka_port=arguments.kafka_port)
+
+
+def _demo(arguments: argparse.Namespace) -> int:
+    from ops.demo import main as demo
+
+    return demo(arguments.bootstrap)
+
+
+def _publish(arguments: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from shared.events.decoding import describe
+
+    fields = _fields(arguments.fields)
+    try:
+        if arguments.what == "billing":
+            event = operate.billing_event(arguments.type, fields)
+        elif arguments.what == "command":
+            event = operate.contract_command(arguments.type, fields)
+        else:
+            event = operate.time_entry(fields)
+    except ValidationError as error:
+        print(f"contract-pause publish: {describe(error)}", file=sys.stderr)
+        return 2
+    topic = operate.TOPIC_OF[arguments.what]
+    asyncio.run(operate.publish(arguments.bootstrap, topic, event))
+    print(f"published {event.type} {event.id} on {topic.name}")
+    return 0
+
+
+def _fields(pairs: list[str]) -> dict[str, Any]:
+    fields = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator:
+            raise SystemExit(f"contract-pause publish: {pair!r} is not FIELD=VALUE")
+        try:
+            fields[name] = json.loads(value)
+        except ValueError:
+            fields[name] = value
+    return fields
+
+
+def _status(arguments: argparse.Namespace) -> int:
+    snapshot = asyncio.run(operate.contract_status(arguments.bootstrap, arguments.contract_id))
+    if snapshot is None:
+        print(f"contract {arguments.contract_id}: no events on contracts.events", file=sys.stderr)
+        return 1
+    holds = ", ".join(snapshot["holds"]) or "none"
+    print(f"contract {snapshot['contract_id']} ({snapshot['kind']}) client={snapshot['client_id']} "
+          f"freelancer={snapshot['freelancer_id']}")
+    print(f"  status:  {snapshot['status']}\n  holds:   {holds}\n  version: {snapshot['version']}, "
+          f"changed {snapshot['changed_at']}")
+    if snapshot.get("client_message"):
+        print(f"  client's message: {snapshot['client_message']}")
+    return 0
+
+
+def _tail(arguments: argparse.Namespace) -> int:
+    from ops.timeline import Filter
+
+    topics = arguments.topics or operate.all_topic_names()
+    where = Filter(client=arguments.client, contract=arguments.contract, recipient=arguments.recipient)
+    try:
+        asyncio.run(operate.tail(arguments.bootstrap, topics, where, from_beginning=arguments.from_beginning,
+                                 follow=not arguments.no_follow))
+    except KeyboardInterrupt:
+        pass
+    return 0
 
 
 if __name__ == "__main__":

@@ -102,6 +102,15 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
             yield broker.bootstrap_servers
 
 
+@pytest.fixture(scope="session")
+async def registry_topics(kafka_bootstrap: str) -> str:
+    """Every topic of the registry exists (idempotent); returns the bootstrap servers."""
+    from shared.topics import ensure_topics
+
+    await ensure_topics(kafka_bootstrap)
+    return kafka_bootstrap
+
+
 @pytest.fixture
 def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
     """A function making topic / group names unique to this test: unique_name("orders") -> "orders-test-x-1-3fa2c1"."""

@@ -6,14 +6,6 @@ from pathlib import Path
 import pytest
 
 from shared.settings import BaseServiceSettings
-from shared.topics import ensure_topics
-
-
-@pytest.fixture(scope="session")
-async def registry_topics(kafka_bootstrap: str) -> str:
-    """Every topic of the registry exists (idempotent); returns the bootstrap servers."""
-    await ensure_topics(kafka_bootstrap)
-    return kafka_bootstrap
 
 
 @pytest.fixture
