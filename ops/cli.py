@@ -10,6 +10,8 @@ import os
 import sys
 from typing import Any
 
+from aiokafka.errors import KafkaConnectionError
+
 from ops import operate
 
 
@@ -17,7 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return arguments.handler(arguments)
+    try:
+        return arguments.handler(arguments)
+    except LookupError as missing:  # a topic that does not exist
+        print(f"contract-pause {arguments.command}: {missing}", file=sys.stderr)
+        return 1
+    except KafkaConnectionError:
+        print(f"contract-pause {arguments.command}: no Kafka broker answers at {arguments.bootstrap}; "
+              "start one with `contract-pause run` or pass --bootstrap", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -42,6 +42,7 @@ def time_entry(fields: dict[str, Any], source: str = "contract-pause-cli") -> En
 
 
 async def publish(bootstrap: str, topic: Topic, event: Envelope) -> None:
+    await partitions_of(bootstrap, topic.name)  # a clear error rather than a producer waiting for metadata
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     try:
@@ -59,10 +60,10 @@ async def read(
 ) -> AsyncIterator[tuple[ConsumerRecord, dict[str, Any] | None]]:
     """Records of `topics` in arrival order, with their JSON (None when unreadable). Without
     `follow`, stops at the end offsets seen at the start."""
+    partitions = [TopicPartition(t, p) for t in topics for p in await partitions_of(bootstrap, t)]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [TopicPartition(t, p) for t in topics for p in await partitions_of(bootstrap, t)]
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
         if from_beginning:
