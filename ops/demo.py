@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from ops.operate import billing_event, contract_command, parse_event, publish, time_entry
 from ops.timeline import Filter, summary
@@ -37,6 +38,7 @@ class Watch:
     about: Filter
     say: Callable[[str], None]
     events: list[tuple[str, Event]] = field(default_factory=list)
+    positions: dict[str, tuple[TopicPartition, int]] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     _consumer: AIOKafkaConsumer | None = None
 
@@ -60,12 +62,29 @@ class Watch:
             await self._poll()
         return found
 
+    async def applied_by(self, group: str, event: Event, timeout: float = 30) -> None:
+        """Wait until a consumer group has committed past `event`: the service has applied it.
+        (A service reads each topic on its own; this is how a client knows it may rely on it.)"""
+        partition, offset = self.positions[event["id"]]
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            deadline = time.monotonic() + timeout
+            while (committed := (await admin.list_consumer_group_offsets(group)).get(partition)) is None \
+                    or committed.offset <= offset:
+                if time.monotonic() > deadline:
+                    raise StoryFailed(f"{group} did not apply {event['type']} within {timeout:.0f}s")
+                await asyncio.sleep(0.05)
+        finally:
+            await admin.close()
+
     async def _poll(self) -> None:
         batches = await self._consumer.getmany(timeout_ms=200)
         for record in sorted((r for rs in batches.values() for r in rs), key=lambda r: r.timestamp):
             event = parse_event(record.value)
             if event and self.about.keeps(event):
                 self.events.append((record.topic, event))
+                self.positions[event.get("id")] = (TopicPartition(record.topic, record.partition), record.offset)
                 elapsed = time.monotonic() - self.started
                 self.say(f"  {elapsed * 1000:8.0f} ms  {record.topic:<23} {summary(event)}")
 
@@ -105,7 +124,8 @@ async def play(bootstrap: str, say: Callable[[str], None] = print) -> list[tuple
         for contract, freelancer in ((design, alice), (backend, bob)):
             await send(CONTRACT_COMMANDS, contract_command("open", {"contract_id": contract, "client_id": client,
                                                                     "freelancer_id": freelancer, "kind": "hourly"}))
-        await watch.expect("contract.opened", of_type("contract.opened", status="active"), 2)
+        for opened in await watch.expect("contract.opened", of_type("contract.opened", status="active"), 2):
+            await watch.applied_by("time-tracking", opened)
 
         step("Both freelancers log an hour of work")
         first = await log_time(design, alice, 3, 60)
@@ -116,7 +136,8 @@ async def play(bootstrap: str, say: Callable[[str], None] = print) -> list[tuple
         await send(BILLING_EVENTS, billing_event("payment_failed", {
             "client_id": client, "payment_method_id": "pm-visa-4242", "attempt": 1,
             "decline_code": "insufficient_funds", "amount_due": "480.00"}))
-        await watch.expect("both contracts paused", of_type("contract.paused", holds=["platform"]), 2)
+        for paused in await watch.expect("both contracts paused", of_type("contract.paused", holds=["platform"]), 2):
+            await watch.applied_by("time-tracking", paused)
         await watch.expect("the client's billing notice", notice("billing_action_required", client))
         for freelancer in (alice, bob):
             await watch.expect(f"{freelancer}'s pause notice", notice("contract_paused", freelancer))
@@ -134,12 +155,13 @@ async def play(bootstrap: str, say: Callable[[str], None] = print) -> list[tuple
         step(f"{client} updates the payment method")
         await send(BILLING_EVENTS, billing_event("payment_method_updated", {"client_id": client,
                                                                             "payment_method_id": "pm-visa-1881"}))
-        await watch.expect(f"{design} resumed", of_type("contract.resumed", contract_id=design))
+        (resumed,) = await watch.expect(f"{design} resumed", of_type("contract.resumed", contract_id=design))
         await watch.expect(f"{backend} still paused by the client",
                            of_type("contract.holds_changed", contract_id=backend, holds=["client"]))
         await watch.expect("the client told one contract stays paused", notice("still_paused", client))
 
         step(f"{alice} uploads this morning's time again; {bob} cannot yet")
+        await watch.applied_by("time-tracking", resumed)
         await log_time(design, alice, 0.2, 10)
         await log_time(backend, bob, 0.2, 10)
         await watch.expect("alice's new entry accepted", of_type("time_entry.accepted", contract_id=design), 2)
@@ -147,8 +169,9 @@ async def play(bootstrap: str, say: Callable[[str], None] = print) -> list[tuple
 
         step(f"{client} resumes {backend}")
         await send(CONTRACT_COMMANDS, contract_command("resume", {"contract_id": backend, "actor_id": client}))
-        await watch.expect(f"{backend} resumed", of_type("contract.resumed", contract_id=backend))
+        (resumed,) = await watch.expect(f"{backend} resumed", of_type("contract.resumed", contract_id=backend))
         await watch.expect(f"{bob} told work can continue", notice("contract_resumed", bob))
+        await watch.applied_by("time-tracking", resumed)
         await log_time(backend, bob, 0.1, 5)
         await watch.expect("bob's entry accepted", of_type("time_entry.accepted", contract_id=backend), 2)
 

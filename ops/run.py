@@ -154,10 +154,14 @@ class Runner:
     def _start_services(self) -> None:
         if not self.services:
             self.console.say(f"no services yet (no {SERVICES_DIR.name}/<name>/__main__.py); the broker runs alone")
+        elif self.broker is not None and "DATABASE_URL" not in os.environ:
+            self.console.say(f"service stores: {self.broker.workdir / 'stores'} (fresh, like the broker)")
         preexec = kafka_local.die_with_parent()
         for service in self.services:
             environment = {
+                "LOG_FORMAT": "console",  # people read this output; JSON when they ask for it
                 **os.environ,
+                **self._store_for(service),
                 "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
                 "HTTP_PORT": str(service.http_port),
                 "PYTHONUNBUFFERED": "1",
@@ -179,6 +183,14 @@ class Runner:
             self.console.say(
                 f"{service.name}: pid {service.process.pid}, http://127.0.0.1:{service.http_port}"
             )
+
+    def _store_for(self, service: ServiceProcess) -> dict[str, str]:
+        """A broker started here lives only as long as this run, so the services' stores do too:
+        state left by an earlier run would not match the new, empty topics."""
+        if self.broker is None or "DATABASE_URL" in os.environ:
+            return {}
+        assert self.broker.workdir is not None
+        return {"DATABASE_URL": f"sqlite:///{self.broker.workdir / 'stores' / service.name}.db"}
 
     def _relay_output(self, service: ServiceProcess) -> None:
         assert service.process is not None and service.process.stdout is not None
