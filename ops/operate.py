@@ -61,17 +61,15 @@ async def read(
     """Records of `topics` in arrival order, with their JSON (None when unreadable). Without
     `follow`, stops at the end offsets seen at the start."""
     partitions = [TopicPartition(t, p) for t in topics for p in await partitions_of(bootstrap, t)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
         consumer.assign(partitions)
         ends = await consumer.end_offsets(partitions)
-        if from_beginning:
-            await consumer.seek_to_beginning(*partitions)
-        else:
-            for partition, offset in ends.items():
-                consumer.seek(partition, offset)
-        while follow or any(await consumer.position(p) < ends[p] for p in partitions):
+        starts = await consumer.beginning_offsets(partitions) if from_beginning else ends
+        for partition, offset in starts.items():
+            consumer.seek(partition, offset)
+        while follow or any([await consumer.position(p) < ends[p] for p in partitions]):
             batches = await consumer.getmany(timeout_ms=500)
             for record in sorted((r for rs in batches.values() for r in rs), key=lambda r: r.timestamp):
                 yield record, parse_event(record.value)
