@@ -19,7 +19,7 @@ def make_broker(settings: BaseServiceSettings, **options: object) -> KafkaBroker
         client_id=settings.service_name,
         linger_ms=5,
         # FastStream's own lines go through our log set-up; per-message access lines only at DEBUG.
-        logger=logging.getLogger("faststream.contract_pause"),
+        logger=logging.getLogger("contract_pause.kafka"),  # not under "faststream": that one has its own handler
         log_level=logging.DEBUG,
         **options,
     )

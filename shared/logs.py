@@ -37,6 +37,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: Literal["json", "c
     )
     # Libraries (aiokafka, uvicorn, faststream) log through the standard library: same format, same stream.
     handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)  # records propagated from loggers set lower (FastStream sets its own) stop here
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
