@@ -29,6 +29,9 @@ from shared.topics import Topic
 log = get_logger(__name__)
 
 Apply = Callable[[Transaction, Any], Awaitable[None]]
+# Optional: applies a whole batch's new events (deduplicated, in order) at once, so a handler can
+# load and save state for all of them in a few statements. Must mean the same as `Apply` on each.
+ApplyBatch = Callable[[Transaction, list[Any]], Awaitable[None]]
 
 ATTEMPTS = 3
 STORE_UNAVAILABLE = (OperationalError, InterfaceError)
@@ -47,10 +50,12 @@ class EventIntake:
         relay: OutboxRelay,
         dead_letters: DeadLetters,
         metrics: Metrics,
+        apply_batch: ApplyBatch | None = None,
     ) -> None:
         self.topic = topic
         self.events = events
         self._apply = apply
+        self._apply_batch = apply_batch
         self._store = store
         self._relay = relay
         self._dead_letters = dead_letters
@@ -62,8 +67,11 @@ class EventIntake:
         readable = [pair async for pair in self._readable(records)]
         try:
             async with self._store.transaction() as tx:
-                for _, event in readable:
-                    await self._apply_once(tx, event)
+                if self._apply_batch is None:
+                    for _, event in readable:
+                        await self._apply_once(tx, event)
+                else:
+                    await self._apply_all_once(tx, [event for _, event in readable])
                 emitted = tx.emitted
         except STORE_UNAVAILABLE:
             await asyncio.sleep(1)  # let the store recover before Kafka redelivers the batch
@@ -95,6 +103,29 @@ class EventIntake:
                 self._metrics.duplicates.labels(self.topic.name).inc()
                 self.duplicates += 1
                 log.info("duplicate event skipped")
+
+    async def _apply_all_once(self, tx: Transaction, events: list[Envelope]) -> None:
+        """The batch's new events through `apply_batch`; a failure falls back to `apply`, one by one."""
+        fresh = await tx.first_times([event.id for event in events])
+        new = []
+        for event in events:
+            if event.id in fresh:
+                fresh.discard(event.id)  # a second copy inside the batch is a duplicate as well
+                new.append(event)
+            else:
+                self._metrics.duplicates.labels(self.topic.name).inc()
+                self.duplicates += 1
+                with bound_to_event(event):
+                    log.info("duplicate event skipped")
+        if not new:
+            return
+        started = time.perf_counter()
+        await self._apply_batch(tx, new)
+        each = (time.perf_counter() - started) / len(new)
+        for event in new:
+            self._metrics.handler_seconds.labels(self.topic.name).observe(each)
+            self._metrics.consumed.labels(self.topic.name, event.type).inc()
+        self.applied += len(new)
 
     async def _apply_alone(self, record: ConsumerRecord, event: Envelope) -> int:
         """Retry one event in its own transaction; dead-letter it if the handler keeps failing."""

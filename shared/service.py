@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shared.broker import make_broker
-from shared.consumer import Apply, EventIntake
+from shared.consumer import Apply, ApplyBatch, EventIntake
 from shared.dead_letters import DeadLetters
 from shared.logs import configure_logging, get_logger
 from shared.metrics import Metrics, group_lag
@@ -50,10 +50,14 @@ class Service:
         self._background_tasks: list[asyncio.Task] = []
         self._http: _EmbeddedServer | None = None
 
-    def consume(self, topic: Topic, events: TypeAdapter, apply: Apply, max_records: int = 500) -> EventIntake:
+    def consume(
+        self, topic: Topic, events: TypeAdapter, apply: Apply, max_records: int = 500,
+        apply_batch: ApplyBatch | None = None,
+    ) -> EventIntake:
         intake = EventIntake(
             topic, events, apply,
             store=self.store, relay=self.relay, dead_letters=self.dead_letters, metrics=self.metrics,
+            apply_batch=apply_batch,
         )
         intake.subscribe(self.broker, group_id=self.name, max_records=max_records)
         self.intakes.append(intake)

@@ -79,6 +79,21 @@ class Transaction:
         result = await self.connection.execute(statement)
         return result.rowcount == 1
 
+    async def first_times(self, event_ids: Sequence[str]) -> set[str]:
+        """`first_time` for a batch in two statements: the ids not handled before, now recorded."""
+        wanted = set(event_ids)
+        if not wanted:
+            return set()
+        seen = await self.connection.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(wanted)))
+        fresh = wanted - set(seen.scalars())
+        if fresh:
+            received_at = datetime.now(UTC)
+            await self.connection.execute(
+                insert_ignoring_duplicates(self.connection, inbox),
+                [{"event_id": event_id, "received_at": received_at} for event_id in fresh],
+            )
+        return fresh
+
     async def emit(self, topic: Topic, event: Envelope) -> None:
         """Queue an event for publication once this transaction commits. Re-emitting an id is a no-op."""
         statement = insert_ignoring_duplicates(self.connection, outbox).values(

@@ -21,10 +21,15 @@ from services.time_tracking.domain import RecordedEntry
 from shared.events.contracts import CONTRACT_EVENT
 from shared.events.decoding import describe
 from shared.events.envelope import DERIVED_ID_NAMESPACE
-from shared.events.time_entries import TIME_ENTRY_SUBMISSION, TimeEntrySubmitted, TimeEntrySubmittedData
+from shared.events.time_entries import (
+    TIME_ENTRY_SUBMISSION,
+    TimeEntryEvent,
+    TimeEntrySubmitted,
+    TimeEntrySubmittedData,
+)
 from shared.service import Service, run
 from shared.settings import BaseServiceSettings
-from shared.topics import CONTRACT_EVENTS, TIME_ENTRIES_SUBMITTED
+from shared.topics import CONTRACT_EVENTS, TIME_ENTRIES, TIME_ENTRIES_SUBMITTED
 
 API_SOURCE = "time-tracking-api"
 
@@ -36,7 +41,10 @@ class Settings(BaseServiceSettings):
 def build(settings: Settings) -> Service:
     service = Service(settings, store.tables)
     service.consume(CONTRACT_EVENTS, CONTRACT_EVENT, handlers.on_contract_event)
-    service.consume(TIME_ENTRIES_SUBMITTED, TIME_ENTRY_SUBMISSION, handlers.on_time_entry_submitted)
+    service.consume(TIME_ENTRIES_SUBMITTED, TIME_ENTRY_SUBMISSION, handlers.on_time_entry_submitted,
+                    apply_batch=handlers.on_time_entries_submitted)
+    service.produces(TIME_ENTRIES, TimeEntryEvent,
+                     "Verdicts on submitted time and revoked payment protection; keyed by contract_id.")
 
     async def submit_time_entry(request: Request) -> Response:
         try:

@@ -169,6 +169,8 @@ def record(
     """Judge a submission, unless its entry_id already has a verdict: that one stands."""
     if already is not None:
         return Recording(already, first_time=False)
+    reason = rejection(submission, history, now)
+    accepted = reason is None
     entry = RecordedEntry(
         entry_id=submission.entry_id,
         contract_id=submission.contract_id,
@@ -176,13 +178,11 @@ def record(
         started_at=submission.started_at,
         ended_at=submission.ended_at,
         source=submission.source,
+        rejection=reason,
+        minutes=int((submission.ended_at - submission.started_at).total_seconds() // 60) if accepted else 0,
+        payment_protection=("eligible" if submission.source == "tracker" else "not_covered") if accepted else None,
     )
-    reason = rejection(submission, history, now)
-    if reason is not None:
-        return Recording(replace(entry, rejection=reason), first_time=True)
-    protection: PaymentProtection = "eligible" if submission.source == "tracker" else "not_covered"
-    minutes = int((submission.ended_at - submission.started_at).total_seconds() // 60)
-    return Recording(replace(entry, minutes=minutes, payment_protection=protection), first_time=True)
+    return Recording(entry, first_time=True)
 
 
 def rejection(

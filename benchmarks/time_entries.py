@@ -1,0 +1,229 @@
+"""Throughput of time-tracking's Kafka path beside a bare aiokafka consume-then-produce loop.
+
+    python -m benchmarks.time_entries [--entries 50000] [--contracts 1000] [--profile FILE.html]
+
+Uses the broker named by KAFKA_BOOTSTRAP_SERVERS, or starts a local one. Both runs read a backlog
+of the same size, already on the broker, from topics of the same partition count, and are timed
+from the moment their consumer holds its partitions until the last output is acknowledged by Kafka.
+
+- baseline: one AIOKafkaConsumer (own group, batches of 500, commit after each batch) and one
+  AIOKafkaProducer (acks=all, idempotent, linger 5 ms, like the service's) copying every input
+  to an output topic, on a pair of scratch topics.
+- service: one time-tracking process (in this process) on the registry's topics, under a fresh
+  consumer group whose offsets start at the end of its input topics, so only this run's
+  submissions count; verdicts are counted as the outbox relay gets Kafka's acknowledgements.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from services.time_tracking import store
+from services.time_tracking.app import Settings, build
+from shared.events.contracts import ContractOpened, ContractSnapshot
+from shared.events.time_entries import TimeEntrySubmitted, TimeEntrySubmittedData
+from shared.logs import configure_logging
+from shared.topics import (
+    CONTRACT_EVENTS,
+    DEFAULT_PARTITIONS,
+    TIME_ENTRIES_SUBMITTED,
+    Topic,
+    ensure_topics,
+    partitions_of,
+)
+from tests.support import producer, wait_until_assigned
+
+BATCH = 500
+run_id = uuid.uuid4().hex[:8]  # keeps this run's contracts, entries, groups and scratch topics apart
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=60)
+
+
+def contract_events(contracts: int, start: datetime) -> list[ContractOpened]:
+    return [
+        ContractOpened.new(
+            ContractSnapshot(contract_id=f"bench-{run_id}-{index}", client_id=f"client-{index}",
+                             freelancer_id=f"fl-{index}", kind="hourly", status="active", holds=[], version=1,
+                             changed_at=start),
+            source="benchmark", time=start,
+        )
+        for index in range(contracts)
+    ]
+
+
+def submissions(entries: int, contracts: int, start: datetime) -> list[bytes]:
+    """Mostly tracked time, some manual, one in twenty by someone not on the contract."""
+    values = []
+    for number in range(entries):
+        index = number % contracts
+        began = start + timedelta(minutes=30 * (number // contracts) + 1)
+        data = TimeEntrySubmittedData(
+            entry_id=f"bench-{run_id}-entry-{number}", contract_id=f"bench-{run_id}-{index}",
+            freelancer_id=f"fl-{index}" if number % 20 else "fl-stranger",
+            started_at=began, ended_at=began + timedelta(minutes=25), memo="benchmark",
+            source="manual" if number % 7 == 0 else "tracker",
+        )
+        values.append(TimeEntrySubmitted.new(data, source="benchmark", time=began).to_json())
+    return values
+
+
+
+async def produce(bootstrap: str, topic: str, keyed: list[tuple[bytes, bytes]]) -> None:
+    async with producer(bootstrap) as client:
+        for offset in range(0, len(keyed), 5000):
+            chunk = keyed[offset:offset + 5000]
+            await asyncio.gather(*[await client.send(topic, value, key=key) for key, value in chunk])
+
+
+async def commit_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Start `group` at the end of `topics`: what earlier runs and tests left there is not ours to count."""
+    partitions = [TopicPartition(topic, p) for topic in topics for p in await partitions_of(bootstrap, topic)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.commit(await consumer.end_offsets(partitions))
+    finally:
+        await consumer.stop()
+
+
+async def baseline(bootstrap: str, keyed: list[tuple[bytes, bytes]]) -> float:
+    """Entries per second of a bare consume-then-produce loop over the same backlog."""
+    source = Topic(f"bench.baseline.in.{run_id}", key="contract_id", partitions=DEFAULT_PARTITIONS)
+    sink = Topic(f"bench.baseline.out.{run_id}", key="contract_id", partitions=DEFAULT_PARTITIONS)
+    await ensure_topics(bootstrap, topics=(source, sink))
+    try:
+        await produce(bootstrap, source.name, keyed)
+        consumer = AIOKafkaConsumer(source.name, bootstrap_servers=bootstrap, group_id=f"bench-baseline-{run_id}",
+                                    enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=BATCH)
+        out = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+        await consumer.start()
+        await out.start()
+        try:
+            while not consumer.assignment():
+                await asyncio.sleep(0.01)
+            began, copied = time.perf_counter(), 0
+            while copied < len(keyed):
+                batches = await consumer.getmany(timeout_ms=1000, max_records=BATCH)
+                records = [record for batch in batches.values() for record in batch]
+                acks = [await out.send(sink.name, record.value, key=record.key) for record in records]
+                await asyncio.gather(*acks)
+                await consumer.commit()
+                copied += len(records)
+            return copied / (time.perf_counter() - began)
+        finally:
+            await consumer.stop()
+            await out.stop()
+    finally:
+        await delete_topics(bootstrap, [source.name, sink.name])
+
+
+async def service_path(bootstrap: str, contracts: int, keyed: list[tuple[bytes, bytes]], database: Path,
+                       profile: Path | None) -> float:
+    """Entries per second through one time-tracking process: decode, judge, store, outbox, publish."""
+    settings = Settings(service_name=f"time-tracking-bench-{run_id}", kafka_bootstrap_servers=bootstrap,
+                        database_url=f"sqlite:///{database}")
+    await commit_at_end(bootstrap, settings.service_name, [CONTRACT_EVENTS.name, TIME_ENTRIES_SUBMITTED.name])
+    opened = contract_events(contracts, START)
+    async with running(settings) as service:  # learn the contracts first, then stop
+        await produce(bootstrap, CONTRACT_EVENTS.name, [(e.data.contract_id.encode(), e.to_json()) for e in opened])
+        while await known_contracts(service) < contracts:
+            await asyncio.sleep(0.1)
+    await produce(bootstrap, TIME_ENTRIES_SUBMITTED.name, keyed)
+    async with running(settings) as service, profiling(profile):
+        began = time.perf_counter()
+        while service.relay.published < len(keyed):
+            await asyncio.sleep(0.005)
+        elapsed = time.perf_counter() - began
+    return len(keyed) / elapsed
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator:
+    service = build(settings)
+    await service.start(http=False)
+    try:
+        await wait_until_assigned(service, timeout=60)
+        yield service
+    finally:
+        await service.stop()
+
+
+async def known_contracts(service) -> int:  # noqa: ANN001 - a Service
+    from sqlalchemy import func, select
+
+    async with service.store.reading() as connection:
+        query = select(func.count(func.distinct(store.contract_versions.c.contract_id)))
+        return (await connection.execute(query)).scalar_one()
+
+
+@contextlib.asynccontextmanager
+async def profiling(output: Path | None) -> AsyncIterator[None]:
+    if output is None:
+        yield
+        return
+    from pyinstrument import Profiler  # only needed here: pip install pyinstrument
+
+    profiler = Profiler(async_mode="disabled")
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop()
+        output.write_text(profiler.output_html())
+        output.with_suffix(".txt").write_text(profiler.output_text(unicode=False, color=False, show_all=True))
+        print(f"profile written to {output} and {output.with_suffix('.txt')}")
+
+
+async def delete_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+
+async def main(bootstrap: str, entries: int, contracts: int, profile: Path | None) -> None:
+    await ensure_topics(bootstrap)
+    values = submissions(entries, contracts, START)
+    keyed = [(f"bench-{run_id}-{n % contracts}".encode(), value) for n, value in enumerate(values)]
+    bare = await baseline(bootstrap, keyed)
+    with tempfile.TemporaryDirectory() as scratch:
+        ours = await service_path(bootstrap, contracts, keyed, Path(scratch) / "time-tracking.db", profile)
+    print(f"entries:               {entries} over {contracts} contracts, {DEFAULT_PARTITIONS} partitions")
+    print(f"baseline (aiokafka):   {bare:10,.0f} entries/s")
+    print(f"time-tracking:         {ours:10,.0f} entries/s")
+    print(f"ratio service/baseline: {ours / bare:.3f}")
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--entries", type=int, default=50_000)
+    parser.add_argument("--contracts", type=int, default=1_000)
+    parser.add_argument("--profile", type=Path, help="write a pyinstrument profile of the service run here")
+    parser.add_argument("--log-level", default="WARNING", help="the service's log level (INFO logs every verdict)")
+    options = parser.parse_args()
+    configure_logging("time-tracking", options.log_level, "json")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    if bootstrap:
+        asyncio.run(main(bootstrap, options.entries, options.contracts, options.profile))
+        return
+    from ops.kafka_local import LocalKafka
+
+    with LocalKafka() as kafka:
+        asyncio.run(main(kafka.bootstrap_servers, options.entries, options.contracts, options.profile))
+
+
+if __name__ == "__main__":
+    cli()
