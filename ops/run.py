@@ -200,6 +200,9 @@ class Runner:
     def _supervise(self) -> None:
         if not self._stopping.is_set():
             self.console.say(f"running with KAFKA_BOOTSTRAP_SERVERS={self.bootstrap_servers}; Ctrl-C to stop")
+            if self.services:
+                self.console.say("every service answers GET /health and /metrics on its port; in another terminal "
+                                 "`contract-pause demo` plays the story, `contract-pause tail` follows the topics")
         while not self._stopping.wait(0.5):
             for service in self._exited_services():
                 service.reported_exit = True
