@@ -162,7 +162,7 @@ def _property(cmdline: list[str], name: str) -> str | None:
     return None
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -228,7 +228,7 @@ def kill_brokers(pids: list[int], timeout: float = STOP_TIMEOUT_SECONDS) -> None
     for pid in pids:
         _signal_quietly(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(_pid_alive(pid) and _read_cmdline(pid) for pid in pids):
+    while time.monotonic() < deadline and any(pid_alive(pid) and _read_cmdline(pid) for pid in pids):
         time.sleep(0.1)
     for pid in pids:
         if _read_cmdline(pid):

@@ -138,7 +138,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Iterator[N
     ours = kafka_local.find_stray_brokers(owner_pid=os.getpid(), include_descendants=True)
     orphans = [
         pid for pid in kafka_local.find_stray_brokers()
-        if pid not in ours and not _alive(kafka_local.broker_owner(pid))
+        if pid not in ours and not _owner_alive(kafka_local.broker_owner(pid))
     ]
     if orphans:
         say(f"kafka broker JVMs left by dead processes, killed: {orphans}", yellow=True)
@@ -154,13 +154,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Iterator[N
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def _alive(pid: int | None) -> bool:
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _owner_alive(pid: int | None) -> bool:
+    return pid is not None and kafka_local.pid_alive(pid)
