@@ -155,8 +155,15 @@ class EventIntake:
             self.topic.name,
             group_id=group_id,
             batch=True,
+            decoder=_undecoded,
             max_records=max_records,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             title=f"{group_id}:{self.topic.name}",
         )(consume)
+
+
+async def _undecoded(_message: KafkaMessage) -> tuple[()]:
+    """The intake decodes each record's bytes itself (`take`): FastStream's own JSON pass over
+    every record of a batch is wasted work (a tenth of a busy service's time)."""
+    return ()

@@ -20,6 +20,7 @@ was still eligible loses its payment protection, once.
 """
 
 from collections.abc import Iterable
+from functools import cached_property
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -94,11 +95,12 @@ class ContractHistory:
             return self
         return replace(self, versions=tuple(sorted((*self.versions, version), key=lambda known: known.version)))
 
+    @cached_property
     def unavailable_spans(self) -> tuple[Span, ...]:
         """Each paused version starts a span lasting until the changed_at of the next known version that
         is active (open while there is none); each ended version starts one that never ends. A span whose
-        end carries an earlier changed_at than its start lasted no time. Versions not yet known count as
-        the known one before them: a pause with a gap after it lasts, as far as we know, across the gap."""
+        end carries an earlier changed_at than its start lasted no time. A pause followed by a gap in the
+        versions lasts, as far as we know, across the gap. Cached: a batch judges many entries by one."""
         spans: list[Span] = []
         next_active: datetime | None = None
         for version in reversed(self.versions):
@@ -202,7 +204,7 @@ def rejection(
         return "contract_ended"
     if contract.status == "paused":
         return "contract_paused"
-    return unavailable_during(history.unavailable_spans(), submission.started_at, submission.ended_at)
+    return unavailable_during(history.unavailable_spans, submission.started_at, submission.ended_at)
 
 
 def valid_interval(started_at: datetime, ended_at: datetime, now: datetime) -> bool:
@@ -222,7 +224,7 @@ def unavailable_during(spans: Iterable[Span], started_at: datetime, ended_at: da
 def revoke_protection(history: ContractHistory, entries: Iterable[RecordedEntry]) -> list[RecordedEntry]:
     """The entries that lose payment protection now that `history` is known: those still protected
     whose interval overlaps a time the contract was paused or ended. Returned as revoked."""
-    spans = history.unavailable_spans()
+    spans = history.unavailable_spans
     return [
         replace(entry, protection_revoked=True)
         for entry in entries

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime
+from functools import cache
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, StringConstraints
@@ -85,9 +86,15 @@ class Envelope(BaseModel):
 
 
 def _subject_field(data: Data) -> str:
+    return _subject_field_of(type(data))
+
+
+@cache
+def _subject_field_of(data_type: type[Data]) -> str:
     # The subject is the entity the event is about, the same field that keys its topic.
+    # Cached per type: pydantic's model_fields lookup was a tenth of deriving an event.
     for name in ("contract_id", "client_id", "recipient_id"):
-        if name in type(data).model_fields:
+        if name in data_type.model_fields:
             return name
     return "id"
 

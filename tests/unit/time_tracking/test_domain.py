@@ -52,10 +52,10 @@ def test_the_highest_version_is_current_whatever_the_arrival_order():
 
 def test_an_older_version_arriving_late_still_tells_its_interval():
     known = history(version(1, "active", 0), version(3, "active", 5))
-    assert known.unavailable_spans() == ()
+    assert known.unavailable_spans == ()
     known = known.learn(version(2, "paused", 2))
     assert known.current.status == "active"
-    assert known.unavailable_spans() == (Span("paused", at(2), at(5)),)
+    assert known.unavailable_spans == (Span("paused", at(2), at(5)),)
 
 
 def test_a_version_seen_twice_keeps_what_was_seen_first():
@@ -65,24 +65,24 @@ def test_a_version_seen_twice_keeps_what_was_seen_first():
 
 def test_a_pause_lasts_until_the_next_known_active_version_across_hold_changes():
     known = history(version(1, "active", 0), version(2, "paused", 1), version(3, "paused", 2), version(4, "active", 3))
-    assert known.unavailable_spans() == (Span("paused", at(1), at(3)), Span("paused", at(2), at(3)))
+    assert known.unavailable_spans == (Span("paused", at(1), at(3)), Span("paused", at(2), at(3)))
 
 
 def test_a_pause_with_a_version_missing_after_it_lasts_across_the_gap():
     known = history(version(1, "active", 0), version(2, "paused", 1), version(4, "active", 5))
-    assert known.unavailable_spans() == (Span("paused", at(1), at(5)),)
-    assert known.learn(version(3, "active", 2)).unavailable_spans() == (Span("paused", at(1), at(2)),)
+    assert known.unavailable_spans == (Span("paused", at(1), at(5)),)
+    assert known.learn(version(3, "active", 2)).unavailable_spans == (Span("paused", at(1), at(2)),)
 
 
 def test_a_current_pause_is_open_ended_and_an_end_never_ends():
-    assert history(version(1, "paused", 1)).unavailable_spans() == (Span("paused", at(1), None),)
+    assert history(version(1, "paused", 1)).unavailable_spans == (Span("paused", at(1), None),)
     ended = history(version(1, "active", 0), version(2, "paused", 1), version(3, "ended", 4))
-    assert ended.unavailable_spans() == (Span("paused", at(1), None), Span("ended", at(4), None))
+    assert ended.unavailable_spans == (Span("paused", at(1), None), Span("ended", at(4), None))
     assert rejection(submission(6, 7), ended.learn(version(4, "active", 5)), NOW) == "contract_ended"
 
 
 def test_a_resume_stamped_before_its_pause_makes_no_span():
-    assert history(version(1, "paused", 3), version(2, "active", 2)).unavailable_spans() == ()
+    assert history(version(1, "paused", 3), version(2, "active", 2)).unavailable_spans == ()
 
 
 # --- the gate -------------------------------------------------------------------------------

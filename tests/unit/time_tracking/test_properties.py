@@ -91,7 +91,7 @@ class Simulation:
         if self.history.knows(version.version):
             return
         self.history = self.history.learn(version)
-        spans = self.history.unavailable_spans()
+        spans = self.history.unavailable_spans
         since = self.history.unavailable_since(version.version)
         candidates = [entry for entry in self.ledger.values() if entry.ended_at > since]
         revoked = revoke_protection(self.history, candidates)
@@ -113,7 +113,7 @@ class Simulation:
             self.assert_no_protected_work_during_a_known_pause()
 
     def assert_no_protected_work_during_a_known_pause(self) -> None:
-        spans = self.history.unavailable_spans()
+        spans = self.history.unavailable_spans
         for entry in self.ledger.values():
             if entry.protected:
                 assert unavailable_during(spans, entry.started_at, entry.ended_at) is None
@@ -128,7 +128,7 @@ def test_no_accepted_entry_overlaps_a_known_pause_or_end(versions, order, submis
         known = known.learn(version)
     if rejection(submission, known, now) is None:
         assert known.current.status == "active"
-        assert unavailable_during(known.unavailable_spans(), submission.started_at, submission.ended_at) is None
+        assert unavailable_during(known.unavailable_spans, submission.started_at, submission.ended_at) is None
         assert submission.started_at < submission.ended_at <= now + timedelta(minutes=5)
         assert submission.freelancer_id == known.current.freelancer_id and known.current.kind == "hourly"
 
@@ -189,4 +189,4 @@ def test_a_complete_history_refuses_exactly_the_work_done_while_paused_or_ended(
     moments = [start, *(version.changed_at for version in complete if start < version.changed_at < end)]
     statuses = {status_at(complete, moment) for moment in moments}
     expected = "contract_ended" if "ended" in statuses else "contract_paused" if "paused" in statuses else None
-    assert unavailable_during(known.unavailable_spans(), start, end) == expected
+    assert unavailable_during(known.unavailable_spans, start, end) == expected
