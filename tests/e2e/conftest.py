@@ -36,9 +36,11 @@ class System:
     services: dict[str, RunningService]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def system(registry_topics: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """Every service under services/, each its own process with its own store and HTTP port."""
+    """Every service under services/, each its own process with its own store and HTTP port.
+    Module scope: they join the real consumer groups, so they must be gone before other tests
+    start services of their own in those groups."""
     folder = tmp_path_factory.mktemp("system")
     services = {}
     for module in discover_services():
