@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import uvicorn
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 from prometheus_client import CONTENT_TYPE_LATEST
 from faststream.kafka import KafkaBroker
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shared.broker import make_broker
+from shared.broker import make_broker, make_outbox_producer
 from shared.consumer import Apply, ApplyBatch, EventIntake
 from shared.dead_letters import DeadLetters
 from shared.logs import configure_logging, get_logger
@@ -49,6 +50,7 @@ class Service:
         self.background: list[Callable[[], Awaitable[None]]] = []
         self._background_tasks: list[asyncio.Task] = []
         self._http: _EmbeddedServer | None = None
+        self._outbox_producer: AIOKafkaProducer | None = None
 
     def consume(
         self, topic: Topic, events: TypeAdapter, apply: Apply, max_records: int = 500,
@@ -71,6 +73,8 @@ class Service:
     async def start(self, http: bool = True) -> None:
         await self.store.open()
         await self.broker.start()
+        self._outbox_producer = make_outbox_producer(self.settings)
+        await self._outbox_producer.start()
         self.relay.start()
         self._background_tasks = [asyncio.create_task(_logged(work), name=_name(work)) for work in self.background]
         if http:
@@ -83,6 +87,9 @@ class Service:
         for subscriber in self.broker.subscribers:
             await subscriber.stop()
         await self.relay.stop()
+        if self._outbox_producer:
+            await self._outbox_producer.stop()
+            self._outbox_producer = None
         for task in self._background_tasks:
             task.cancel()
         await asyncio.gather(*self._background_tasks, return_exceptions=True)
@@ -94,7 +101,9 @@ class Service:
         log.info("service stopped")
 
     async def _send(self, topic: str, key: bytes, payload: bytes) -> asyncio.Future:
-        return await self.broker.publish(payload, topic, key=key, headers=_JSON, no_confirm=True)
+        if self._outbox_producer is None:
+            raise RuntimeError("the service is not started")
+        return await self._outbox_producer.send(topic, payload, key=key, headers=_JSON)
 
     async def _publish_confirmed(self, topic: str, key: bytes | None, value: bytes, headers: dict[str, str]) -> None:
         await self.broker.publish(value, topic, key=key, headers=headers)
@@ -125,7 +134,7 @@ class Service:
         return JSONResponse(body, status_code=200 if ready else 503)
 
 
-_JSON = {"content-type": "application/cloudevents+json"}
+_JSON = [("content-type", b"application/cloudevents+json")]
 
 
 async def _logged(work: Callable[[], Awaitable[None]]) -> None:
