@@ -5,6 +5,8 @@
 Uses the broker named by KAFKA_BOOTSTRAP_SERVERS, or starts a local one. Both runs read a backlog
 of the same size, already on the broker, from topics of the same partition count, and are timed
 from the moment their consumer holds its partitions until the last output is acknowledged by Kafka.
+The service run writes to the registry's topics: do not point it at a broker the test suite keeps
+using (the suite's own `time-tracking` group would later have to judge every benchmark entry).
 
 - baseline: one AIOKafkaConsumer (own group, batches of 500, commit after each batch) and one
   AIOKafkaProducer (acks=all, idempotent, linger 5 ms, like the service's) copying every input
@@ -27,12 +29,14 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import func, select
 
 from services.time_tracking import store
 from services.time_tracking.app import Settings, build
 from shared.events.contracts import ContractOpened, ContractSnapshot
 from shared.events.time_entries import TimeEntrySubmitted, TimeEntrySubmittedData
 from shared.logs import configure_logging
+from shared.service import Service
 from shared.topics import (
     CONTRACT_EVENTS,
     DEFAULT_PARTITIONS,
@@ -41,7 +45,7 @@ from shared.topics import (
     ensure_topics,
     partitions_of,
 )
-from tests.support import producer, wait_until_assigned
+from tests.support import producer
 
 BATCH = 500
 run_id = uuid.uuid4().hex[:8]  # keeps this run's contracts, entries, groups and scratch topics apart
@@ -129,38 +133,58 @@ async def baseline(bootstrap: str, keyed: list[tuple[bytes, bytes]]) -> float:
 
 async def service_path(bootstrap: str, contracts: int, keyed: list[tuple[bytes, bytes]], database: Path,
                        profile: Path | None) -> float:
+    entries = len(keyed)
     """Entries per second through one time-tracking process: decode, judge, store, outbox, publish."""
     settings = Settings(service_name=f"time-tracking-bench-{run_id}", kafka_bootstrap_servers=bootstrap,
                         database_url=f"sqlite:///{database}")
     await commit_at_end(bootstrap, settings.service_name, [CONTRACT_EVENTS.name, TIME_ENTRIES_SUBMITTED.name])
     opened = contract_events(contracts, START)
-    async with running(settings) as service:  # learn the contracts first, then stop
+    async with serving(settings, CONTRACT_EVENTS) as service:  # learn the contracts first, then stop
         await produce(bootstrap, CONTRACT_EVENTS.name, [(e.data.contract_id.encode(), e.to_json()) for e in opened])
         while await known_contracts(service) < contracts:
             await asyncio.sleep(0.1)
     await produce(bootstrap, TIME_ENTRIES_SUBMITTED.name, keyed)
-    async with running(settings) as service, profiling(profile):
+    async with serving(settings, TIME_ENTRIES_SUBMITTED) as service, profiling(profile):
         began = time.perf_counter()
         while service.relay.published < len(keyed):
             await asyncio.sleep(0.005)
         elapsed = time.perf_counter() - began
-    return len(keyed) / elapsed
+        recorded = await verdicts(service)
+    expected = {None: entries - len(range(0, entries, 20)), "not_contract_freelancer": len(range(0, entries, 20))}
+    if recorded != expected:
+        raise AssertionError(f"the service recorded {recorded}, not {expected}")
+    return entries / elapsed
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator:
+async def serving(settings: Settings, timed: Topic) -> AsyncIterator[Service]:
+    """The service, from the moment its consumer of `timed` holds partitions (it starts fetching then)."""
     service = build(settings)
     await service.start(http=False)
     try:
-        await wait_until_assigned(service, timeout=60)
+        deadline = time.monotonic() + 60
+        while not any(partition.topic == timed.name for partition in _assignments(service)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no partitions of {timed.name} within 60 s")
+            await asyncio.sleep(0.001)
         yield service
     finally:
         await service.stop()
 
 
-async def known_contracts(service) -> int:  # noqa: ANN001 - a Service
-    from sqlalchemy import func, select
+def _assignments(service: Service) -> list[TopicPartition]:
+    consumers = [getattr(subscriber, "consumer", None) for subscriber in service.broker.subscribers]
+    return [partition for consumer in consumers if consumer for partition in consumer.assignment()]
 
+
+async def verdicts(service: Service) -> dict[str | None, int]:
+    """How many entries the service recorded, by rejection reason (None: accepted)."""
+    query = select(store.time_entries.c.rejection, func.count()).group_by(store.time_entries.c.rejection)
+    async with service.store.reading() as connection:
+        return dict((await connection.execute(query)).tuples().all())
+
+
+async def known_contracts(service: Service) -> int:
     async with service.store.reading() as connection:
         query = select(func.count(func.distinct(store.contract_versions.c.contract_id)))
         return (await connection.execute(query)).scalar_one()
@@ -193,7 +217,6 @@ async def delete_topics(bootstrap: str, names: list[str]) -> None:
         await admin.close()
 
 
-
 async def main(bootstrap: str, entries: int, contracts: int, profile: Path | None) -> None:
     await ensure_topics(bootstrap)
     values = submissions(entries, contracts, START)
@@ -201,7 +224,8 @@ async def main(bootstrap: str, entries: int, contracts: int, profile: Path | Non
     bare = await baseline(bootstrap, keyed)
     with tempfile.TemporaryDirectory() as scratch:
         ours = await service_path(bootstrap, contracts, keyed, Path(scratch) / "time-tracking.db", profile)
-    print(f"entries:               {entries} over {contracts} contracts, {DEFAULT_PARTITIONS} partitions")
+    print(f"entries:               {entries} over {contracts} contracts, {DEFAULT_PARTITIONS} partitions "
+          f"(verdict counts checked in the service's store)")
     print(f"baseline (aiokafka):   {bare:10,.0f} entries/s")
     print(f"time-tracking:         {ours:10,.0f} entries/s")
     print(f"ratio service/baseline: {ours / bare:.3f}")
