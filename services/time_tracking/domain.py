@@ -16,13 +16,15 @@ Otherwise it is accepted: `eligible` for payment protection when tracked, `not_c
 
 The first verdict for an entry_id stands: a resubmission changes nothing and is told the first verdict.
 When a pause or end becomes known after entries overlapping it were accepted, each such entry that
-was still eligible loses its payment protection, once.
+was still eligible loses its payment protection, once. That is decided on the history known at that
+moment and is final (there is no event restoring protection): a pause whose resume arrives later
+still counts, until then, as lasting, and work after the real resume may lose protection with it.
 """
 
 from collections.abc import Iterable
-from functools import cached_property
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Literal
 
 from shared.events.contracts import ContractKind, ContractSnapshot, ContractStatus

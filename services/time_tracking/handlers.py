@@ -94,10 +94,14 @@ async def on_contract_event(tx: Transaction, event: ContractEvent) -> None:
     revoked = revoke_protection(history, candidates)
     now = datetime.now(UTC)
     await store.mark_revoked(tx.connection, [entry.entry_id for entry in revoked], revoked_at=now)
+    await tx.emit_all(TIME_ENTRIES, [
+        ProtectionRevoked.derived_from(
+            event,
+            ProtectionRevokedData(entry_id=entry.entry_id, contract_id=contract_id, reason="work_during_pause"),
+            source=SOURCE, time=now, discriminator=entry.entry_id,
+        )
+        for entry in revoked
+    ])
     for entry in revoked:
-        data = ProtectionRevokedData(entry_id=entry.entry_id, contract_id=contract_id, reason="work_during_pause")
-        await tx.emit(TIME_ENTRIES, ProtectionRevoked.derived_from(
-            event, data, source=SOURCE, time=now, discriminator=entry.entry_id
-        ))
         log.info("payment protection revoked", entry_id=entry.entry_id, contract_id=contract_id,
                  reason="work_during_pause", learned_version=version.version)
