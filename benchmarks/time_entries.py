@@ -195,7 +195,7 @@ async def profiling(output: Path | None) -> AsyncIterator[None]:
     if output is None:
         yield
         return
-    from pyinstrument import Profiler  # only needed here: pip install pyinstrument
+    from pyinstrument import Profiler  # a dev extra, needed only with --profile
 
     profiler = Profiler(async_mode="disabled")
     profiler.start()
