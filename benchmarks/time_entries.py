@@ -181,7 +181,7 @@ async def verdicts(service: Service) -> dict[str | None, int]:
     """How many entries the service recorded, by rejection reason (None: accepted)."""
     query = select(store.time_entries.c.rejection, func.count()).group_by(store.time_entries.c.rejection)
     async with service.store.reading() as connection:
-        return dict((await connection.execute(query)).tuples().all())
+        return dict((await connection.execute(query)).all())
 
 
 async def known_contracts(service: Service) -> int:
