@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from shared.settings import BaseServiceSettings
+from tests.postgres import postgres_database, postgres_url  # noqa: F401 - fixtures of the PostgreSQL tests
 
 
 @pytest.fixture

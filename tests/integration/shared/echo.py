@@ -17,9 +17,13 @@ def opening(contract_id: str, event_id: str | None = None) -> OpenContract:
     return OpenContract.new(data, source="test", time=datetime.now(UTC), event_id=event_id)
 
 
-def echo_service(bootstrap: str, database: Path, commands: Topic, events: Topic) -> Service:
+def echo_service(
+    bootstrap: str, database: Path | None, commands: Topic, events: Topic, *, database_url: str | None = None
+) -> Service:
+    """The echo service on a SQLite file (`database`) or on any store URL (`database_url`, e.g. PostgreSQL)."""
     settings = BaseServiceSettings(
-        service_name=f"echo-{commands.name}", kafka_bootstrap_servers=bootstrap, database_url=f"sqlite:///{database}"
+        service_name=f"echo-{commands.name}", kafka_bootstrap_servers=bootstrap,
+        database_url=database_url or f"sqlite:///{database}",
     )
     service = Service(settings, MetaData())
 
