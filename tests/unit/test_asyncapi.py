@@ -19,7 +19,7 @@ def test_every_service_has_a_document():
 @pytest.mark.parametrize("module", SERVICES)
 def test_the_committed_document_is_not_stale(module: str):
     committed = (DOCS / f"{display_name(module)}.json").read_text()
-    assert committed == render(module), f"docs/asyncapi is stale: run `python -m ops.asyncapi` and commit"
+    assert committed == render(module), "docs/asyncapi is stale: run `python -m ops.asyncapi` and commit"
 
 
 @pytest.mark.parametrize("module", SERVICES)

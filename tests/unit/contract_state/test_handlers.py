@@ -10,7 +10,7 @@ from services.contract_state import store
 from services.contract_state.domain import Contract
 from services.contract_state.handlers import on_billing_problem, on_contract_command
 from shared.store import Store
-from tests.unit.contract_state.builders import at, opening, pausing, problem_opened, problem_resolved
+from tests.unit.contract_state.builders import at, opening, pausing, problem_opened
 
 
 @pytest.fixture
@@ -21,10 +21,10 @@ async def database(tmp_path):
     await database.close()
 
 
-async def apply(database: Store, handler, *events) -> None:
+async def apply(database: Store, handler, *inputs) -> None:
     async with database.transaction() as tx:
-        for event in events:
-            await handler(tx, event)
+        for each in inputs:
+            await handler(tx, each)
 
 
 async def published(database: Store) -> list[dict]:
