@@ -177,8 +177,20 @@ class Store:
 
 
 def insert_ignoring_duplicates(connection: AsyncConnection, table: Table):  # noqa: ANN201 - dialect-specific Insert
+    return _insert(connection, table).on_conflict_do_nothing()
+
+
+def upsert(connection: AsyncConnection, table: Table):  # noqa: ANN201 - dialect-specific Insert
+    """An insert that overwrites every non-key column of a row whose primary key already exists."""
+    statement = _insert(connection, table)
+    key = [column.name for column in table.primary_key]
+    changed = {column.name: statement.excluded[column.name] for column in table.c if not column.primary_key}
+    return statement.on_conflict_do_update(index_elements=key, set_=changed)
+
+
+def _insert(connection: AsyncConnection, table: Table):  # noqa: ANN202 - SQLite and PostgreSQL both upsert
     dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
-    return dialect.insert(table).on_conflict_do_nothing()
+    return dialect.insert(table)
 
 
 def _create_engine(url: str) -> AsyncEngine:

@@ -4,10 +4,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, MetaData, String, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.billing_monitor.domain import ClientStanding, OpenProblem
+from shared.store import upsert
 
 tables = MetaData()
 
@@ -27,11 +27,8 @@ async def load_standing(connection: AsyncConnection, client_id: str) -> ClientSt
 
 
 async def save_standing(connection: AsyncConnection, standing: ClientStanding) -> None:
-    dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
     document = standing_to_json(standing)
-    statement = dialect.insert(client_standings).values(client_id=standing.client_id, standing=document)
-    statement = statement.on_conflict_do_update(index_elements=["client_id"], set_={"standing": document})
-    await connection.execute(statement)
+    await connection.execute(upsert(connection, client_standings).values(client_id=standing.client_id, standing=document))
 
 
 def standing_to_json(standing: ClientStanding) -> dict[str, Any]:

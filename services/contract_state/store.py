@@ -23,10 +23,10 @@ from sqlalchemy import (
     Text,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.contract_state.domain import CLIENT, PLATFORM, BillingStanding, Contract
+from shared.store import upsert
 
 tables = MetaData()
 
@@ -79,12 +79,7 @@ async def save_contracts(connection: AsyncConnection, changed: Sequence[Contract
     """Insert or update contracts in one statement executed for all of them (a fan-out is one round trip)."""
     if not changed:
         return
-    statement = _dialect(connection).insert(contracts)
-    statement = statement.on_conflict_do_update(
-        index_elements=[contracts.c.contract_id],
-        set_={column.name: statement.excluded[column.name] for column in contracts.c if not column.primary_key},
-    )
-    await connection.execute(statement, [_row(contract) for contract in changed])
+    await connection.execute(upsert(connection, contracts), [_row(contract) for contract in changed])
 
 
 async def load_standing(connection: AsyncConnection, client_id: str) -> BillingStanding | None:
@@ -107,12 +102,7 @@ async def save_standing(connection: AsyncConnection, standing: BillingStanding) 
         "as_of": standing.as_of,
         "as_of_event_time": standing.as_of_event_time,
     }
-    statement = _dialect(connection).insert(billing_standings).values(values)
-    statement = statement.on_conflict_do_update(
-        index_elements=[billing_standings.c.client_id],
-        set_={name: statement.excluded[name] for name in values if name != "client_id"},
-    )
-    await connection.execute(statement)
+    await connection.execute(upsert(connection, billing_standings).values(values))
 
 
 def _contract(row: Row) -> Contract:
@@ -151,6 +141,3 @@ def _utc(moment: datetime) -> datetime:
     # SQLite keeps no offset; everything is written in UTC, so a naive value read back is UTC.
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
-
-def _dialect(connection: AsyncConnection):  # noqa: ANN202 - the dialect module whose insert() upserts
-    return sqlite if connection.dialect.name == "sqlite" else postgresql
