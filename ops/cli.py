@@ -69,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--from-beginning", action="store_true", help="start at the oldest message")
     tail.add_argument("--no-follow", action="store_true", help="stop at the end instead of waiting for more")
     tail.set_defaults(handler=_tail)
+
+    acls = commands.add_parser("acls", help="the broker ACLs each service needs, from the topic registry")
+    acls.add_argument("--apply", action="store_true",
+                      help="create them on the broker (log in with KAFKA_SASL_* as a user allowed to alter ACLs)")
+    acls.add_argument("--input-writer", action="append", default=[], metavar="PRINCIPAL",
+                      help="also let this user write the input topics (repeatable), e.g. an upstream adapter")
+    acls.set_defaults(handler=_acls)
     return parser
 
 
@@ -144,6 +151,26 @@ def _tail(arguments: argparse.Namespace) -> int:
                                  follow=not arguments.no_follow))
     except KeyboardInterrupt:
         pass
+    return 0
+
+
+def _acls(arguments: argparse.Namespace) -> int:
+    from ops.acls import AclRefused, acl_bindings, apply_acls
+    from shared.settings import BaseServiceSettings, load_settings
+
+    bindings = acl_bindings(arguments.input_writer)
+    for binding in bindings:
+        print(binding)
+    if not arguments.apply:
+        return 0
+    # The services' KAFKA_* settings; this command serves no HTTP API.
+    settings = load_settings(BaseServiceSettings, kafka_bootstrap_servers=arguments.bootstrap, http_api=False)
+    try:
+        created = asyncio.run(apply_acls(arguments.bootstrap, bindings, **settings.kafka_client_options()))
+    except AclRefused as refused:
+        print(f"contract-pause acls: the broker refused {refused}", file=sys.stderr)
+        return 1
+    print(f"applied {created} ACLs at {arguments.bootstrap}", file=sys.stderr)
     return 0
 
 

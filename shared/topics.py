@@ -44,6 +44,35 @@ MAIN_TOPICS = (
 )
 ALL_TOPICS = MAIN_TOPICS + tuple(topic.dlq for topic in MAIN_TOPICS if topic.has_dlq)
 
+# Who reads and who writes each topic (DESIGN.md, "Services"). A secured broker grants exactly this
+# (ops.acls), and a unit test holds every service's wiring to it. Each service also writes the
+# `.dlq` of every topic it consumes; its consumer group is its name.
+SERVICES = ("billing-monitor", "contract-state", "time-tracking", "notification")
+CONSUMED_BY: dict[Topic, tuple[str, ...]] = {
+    BILLING_EVENTS: ("billing-monitor",),
+    BILLING_PROBLEMS: ("contract-state", "notification"),
+    CONTRACT_COMMANDS: ("contract-state",),
+    CONTRACT_EVENTS: ("time-tracking", "notification"),
+    TIME_ENTRIES_SUBMITTED: ("time-tracking",),
+    TIME_ENTRIES: ("notification",),
+}
+PRODUCED_BY: dict[Topic, str] = {  # one writer per topic
+    BILLING_PROBLEMS: "billing-monitor",
+    CONTRACT_EVENTS: "contract-state",
+    TIME_ENTRIES: "time-tracking",
+    NOTIFICATIONS: "notification",
+}
+# Written by systems outside contract-pause: upstream billing, marketplace and client apps, trackers.
+EXTERNAL_INPUTS = (BILLING_EVENTS, CONTRACT_COMMANDS, TIME_ENTRIES_SUBMITTED)
+
+
+def consumed_by(service: str) -> tuple[Topic, ...]:
+    return tuple(topic for topic, readers in CONSUMED_BY.items() if service in readers)
+
+
+def produced_by(service: str) -> tuple[Topic, ...]:
+    return tuple(topic for topic, writer in PRODUCED_BY.items() if writer == service)
+
 
 async def ensure_topics(
     bootstrap_servers: str,
