@@ -1,14 +1,18 @@
-"""How every service consumes a topic: read, dead-letter the unreadable, apply the rest exactly once.
+"""How every service consumes a topic: admit, dead-letter what cannot be taken, apply the rest exactly once.
 
 A batch from Kafka is applied in one database transaction (inbox + state + outbox), and only
-then is the offset committed. A duplicate event id is skipped by the inbox. A message that
-cannot be read, or that the handler keeps failing on, is dead-lettered so the partition moves on.
-If the store itself is unavailable the batch is not committed and Kafka redelivers it.
+then is the offset committed. A duplicate event id (per topic) is skipped by the inbox. A record
+that cannot be taken — headers that are not UTF-8, too large, not an event of the topic, about
+another entity than its key says, stamped in the future — or that the handler keeps failing on,
+is dead-lettered so its neighbours are applied and the partition moves on. If the store itself
+is unavailable the batch is not committed and Kafka redelivers it.
 """
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -35,6 +39,8 @@ ApplyBatch = Callable[[Transaction, list[Any]], Awaitable[None]]
 
 ATTEMPTS = 3
 STORE_UNAVAILABLE = (OperationalError, InterfaceError)
+# Every event of the contract is a few KiB at most; reading more than this is work for nothing.
+MAX_EVENT_BYTES = 64 * 1024
 
 
 class EventIntake:
@@ -51,6 +57,7 @@ class EventIntake:
         dead_letters: DeadLetters,
         metrics: Metrics,
         apply_batch: ApplyBatch | None = None,
+        max_future: timedelta = timedelta(hours=24),
     ) -> None:
         self.topic = topic
         self.events = events
@@ -60,6 +67,7 @@ class EventIntake:
         self._relay = relay
         self._dead_letters = dead_letters
         self._metrics = metrics
+        self._max_future = max_future
         self.applied = 0
         self.duplicates = 0
 
@@ -87,13 +95,33 @@ class EventIntake:
     async def _readable(self, records: Sequence[ConsumerRecord]):  # noqa: ANN202 - async generator of pairs
         for record in records:
             try:
-                yield record, decode(self.events, record.value)
+                yield record, self.admit(record)
             except InvalidEvent as refusal:
                 await self._dead_letters.send(record, refusal.reason, refusal.detail)
 
+    def admit(self, record: ConsumerRecord) -> Envelope:
+        """The record as an event of this topic, or `InvalidEvent` saying why it cannot be taken."""
+        _check_headers(record.headers)
+        if len(record.value or b"") > MAX_EVENT_BYTES:
+            raise InvalidEvent("too_large", f"{len(record.value)} bytes; events are at most {MAX_EVENT_BYTES}")
+        event = decode(self.events, record.value)
+        self._check_key(record.key, event)
+        if event.time > datetime.now(UTC) + self._max_future:
+            raise InvalidEvent("time_in_future", f"time is more than {self._max_future} ahead of this service's clock")
+        return event
+
+    def _check_key(self, key: bytes | None, event: Envelope) -> None:
+        """The record must be keyed by the entity its data is about (the partition orders that
+        entity's events), and a subject, when given, must name the same entity."""
+        entity = str(getattr(event.data, self.topic.key, ""))
+        if key is None or key != entity.encode():
+            raise InvalidEvent("key_mismatch", f"the record's key is not the event's {self.topic.key}")
+        if event.subject is not None and event.subject != entity:
+            raise InvalidEvent("key_mismatch", f"subject is not the event's {self.topic.key}")
+
     async def _apply_once(self, tx: Transaction, event: Envelope) -> None:
         with bound_to_event(event):
-            if await tx.first_time(event.id):
+            if await tx.first_time(self.topic, event.id):
                 started = time.perf_counter()
                 await self._apply(tx, event)
                 self._metrics.handler_seconds.labels(self.topic.name).observe(time.perf_counter() - started)
@@ -106,7 +134,7 @@ class EventIntake:
 
     async def _apply_all_once(self, tx: Transaction, events: list[Envelope]) -> None:
         """The batch's new events through `apply_batch`; a failure falls back to `apply`, one by one."""
-        fresh = await tx.first_times([event.id for event in events])
+        fresh = await tx.first_times(self.topic, [event.id for event in events])
         new = []
         for event in events:
             if event.id in fresh:
@@ -155,12 +183,33 @@ class EventIntake:
             self.topic.name,
             group_id=group_id,
             batch=True,
+            parser=_headers_left_raw,
             decoder=_undecoded,
             max_records=max_records,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             title=f"{group_id}:{self.topic.name}",
         )(consume)
+
+
+def _check_headers(headers: Sequence[tuple[str, bytes | None]]) -> None:
+    for name, value in headers:
+        if value is None:
+            raise InvalidEvent("invalid_header", f"header {name[:100]!r} has no value")
+        try:
+            value.decode()
+        except UnicodeDecodeError:
+            raise InvalidEvent("invalid_header", f"header {name[:100]!r} is not UTF-8") from None
+
+
+async def _headers_left_raw(
+    records: tuple[ConsumerRecord, ...], parse: Callable[[tuple[ConsumerRecord, ...]], Awaitable[KafkaMessage]]
+) -> KafkaMessage:
+    """FastStream decodes every header of a batch as UTF-8 and loses the whole batch on one bad
+    value. It gets the records without headers; the intake judges the real ones record by record."""
+    message = await parse(tuple(dataclasses.replace(record, headers=()) for record in records))
+    message.raw_message = records
+    return message
 
 
 async def _undecoded(_message: KafkaMessage) -> tuple[()]:

@@ -1,5 +1,10 @@
-"""The dead-letter path: what a consumer cannot use goes to `<topic>.dlq`, untouched, with the reason in headers."""
+"""The dead-letter path: what a consumer cannot use goes to `<topic>.dlq` with the reason in headers.
 
+The original bytes go as they were, unless they cannot fit in a record the producer may send:
+then a truncated copy goes, with the original's size and SHA-256, so the partition still moves on.
+"""
+
+import hashlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -14,6 +19,9 @@ log = get_logger(__name__)
 Publish = Callable[[str, bytes | None, bytes, dict[str, str]], Awaitable[object]]
 
 MAX_HEADER_CHARS = 2000
+# Well under the producer's 1 MiB request limit, with room for the key and our headers.
+MAX_VALUE_BYTES = 512 * 1024
+MAX_KEY_BYTES = 1024
 
 
 class DeadLetters:
@@ -24,6 +32,7 @@ class DeadLetters:
 
     async def send(self, record: ConsumerRecord, reason: str, detail: str) -> None:
         """Park one message. `detail` must not echo the message's content: logs show it."""
+        value, key = record.value or b"", record.key
         headers = {
             "x-dlq-reason": reason,
             "x-dlq-error": detail[:MAX_HEADER_CHARS],
@@ -33,12 +42,19 @@ class DeadLetters:
             "x-dlq-consumer-group": self._consumer_group,
             "x-dlq-failed-at": datetime.now(UTC).isoformat(),
         }
-        await self._publish(f"{record.topic}.dlq", record.key, record.value or b"", headers)
+        if len(value) > MAX_VALUE_BYTES or (key is not None and len(key) > MAX_KEY_BYTES):
+            headers |= {
+                "x-dlq-truncated": "true",
+                "x-dlq-original-size": str(len(value)),
+                "x-dlq-original-sha256": hashlib.sha256(value).hexdigest(),
+            }
+            value, key = value[:MAX_VALUE_BYTES], key[:MAX_KEY_BYTES] if key is not None else None
+        await self._publish(f"{record.topic}.dlq", key, value, headers)
         self._metrics.dead_lettered.labels(record.topic, reason).inc()
         log.warning(
             "message dead-lettered",
             reason=reason,
-            error=detail,
+            error=detail[:MAX_HEADER_CHARS],
             topic=record.topic,
             partition=record.partition,
             offset=record.offset,

@@ -40,7 +40,12 @@ def configure_logging(service: str, level: str = "INFO", fmt: Literal["json", "c
     handler.setLevel(level)  # records propagated from loggers set lower (FastStream sets its own) stop here
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            # exc_info of a library's record is a tuple: rendered as text, not as `<traceback object>`
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *([structlog.processors.format_exc_info] if use_json else []),
+                renderer,
+            ],
             foreign_pre_chain=[*shared_processors, structlog.stdlib.ExtraAdder()],
         )
     )

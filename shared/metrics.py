@@ -41,6 +41,10 @@ class Metrics:
         self.outbox_backlog = Gauge(
             "contract_pause_outbox_backlog", "Outbox rows waiting for publication", registry=self.registry
         )
+        self.outbox_parked = Gauge(
+            "contract_pause_outbox_parked", "Outbox rows Kafka would not take, set aside (`contract-pause outbox`)",
+            registry=self.registry,
+        )
         self.consumer_lag = Gauge(
             "contract_pause_consumer_lag", "Messages not yet committed by the service's consumer group",
             ["topic", "partition"], registry=self.registry,

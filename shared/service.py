@@ -5,6 +5,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import uvicorn
@@ -19,9 +20,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from shared.broker import make_broker, make_outbox_producer
+from shared.auth import ApiRoute, Endpoint, Role
+from shared.broker import make_broker, make_outbox_producer, wait_for_kafka
 from shared.consumer import Apply, ApplyBatch, EventIntake
 from shared.dead_letters import DeadLetters
+from shared.http import api_app
 from shared.logs import configure_logging, get_logger
 from shared.metrics import Metrics, group_lag
 from shared.relay import OutboxRelay
@@ -59,11 +62,20 @@ class Service:
         intake = EventIntake(
             topic, events, apply,
             store=self.store, relay=self.relay, dead_letters=self.dead_letters, metrics=self.metrics,
-            apply_batch=apply_batch,
+            apply_batch=apply_batch, max_future=timedelta(hours=self.settings.event_time_max_future_hours),
         )
         intake.subscribe(self.broker, group_id=self.name, max_records=max_records)
         self.intakes.append(intake)
         return intake
+
+    def api(self, path: str, endpoint: Endpoint, *, allow: set[Role], methods: tuple[str, ...] = ("GET",)) -> None:
+        """Serve one route of the service's API to callers with a verified token and one of the roles."""
+        if self.settings.http_api:
+            self.routes.append(ApiRoute(path, endpoint, allow=allow, methods=methods))
+
+    def http_app(self) -> Starlette:
+        """Health, metrics and the API, behind the shared border (size limits, auth, JSON errors)."""
+        return api_app(self.routes, self.settings.token_verifier(), self.settings.http_max_body_bytes)
 
     def produces(self, topic: Topic, events: Any, description: str = "") -> None:
         """Declare what the service writes to a topic (it writes through the outbox): the AsyncAPI
@@ -71,16 +83,18 @@ class Service:
         self.broker.publisher(topic.name, title=f"{self.name}:{topic.name}", schema=events, description=description)
 
     async def start(self, http: bool = True) -> None:
-        await self.store.open()
+        await wait_for_kafka(self.settings)
+        await self.store.open([intake.topic for intake in self.intakes])
         await self.broker.start()
         self._outbox_producer = make_outbox_producer(self.settings)
         await self._outbox_producer.start()
         self.relay.start()
         self._background_tasks = [asyncio.create_task(_logged(work), name=_name(work)) for work in self.background]
         if http:
-            self._http = _EmbeddedServer(Starlette(routes=self.routes), self.settings.http_port)
+            self._http = _EmbeddedServer(self.http_app(), self.settings.http_host, self.settings.http_port)
             await self._http.start()
-        log.info("service started", kafka=self.settings.kafka_bootstrap_servers, http_port=self.settings.http_port)
+        log.info("service started", kafka=self.settings.kafka_bootstrap_servers,
+                 http=f"{self.settings.http_host}:{self.settings.http_port}")
 
     async def stop(self) -> None:
         """Stop taking input, publish what is committed, then let go of Kafka and the store."""
@@ -109,6 +123,7 @@ class Service:
         await self.broker.publish(value, topic, key=key, headers=headers)
 
     async def _metrics(self, _request: Request) -> Response:
+        self.metrics.outbox_parked.set(await self.store.parked_count())
         body = await self.metrics.render(self.store.backlog, self.consumer_lag)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
@@ -154,8 +169,8 @@ def _name(work: Callable[[], Awaitable[None]]) -> str:
 class _EmbeddedServer(uvicorn.Server):
     """uvicorn inside our event loop; the service, not uvicorn, owns the signals."""
 
-    def __init__(self, app: Starlette, port: int) -> None:
-        super().__init__(uvicorn.Config(app, host="0.0.0.0", port=port, log_config=None, access_log=False))
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        super().__init__(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
         self._task: asyncio.Task | None = None
 
     @contextmanager

@@ -12,6 +12,8 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.auth import TokenVerifier
+
 S = TypeVar("S", bound="BaseServiceSettings")
 
 _SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
@@ -36,6 +38,15 @@ class BaseServiceSettings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console", "auto"] = "auto"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    http_host: str = Field(default="127.0.0.1", min_length=1, max_length=255)
+    http_api: bool = True
+    http_max_body_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+
+    auth_jwt_secret: SecretStr | None = Field(default=None, min_length=32)
+    auth_jwks_file: FilePath | None = None
+    auth_audience: str | None = None
+
+    event_time_max_future_hours: float = Field(default=24.0, gt=0, le=24 * 365)
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -75,6 +86,22 @@ class BaseServiceSettings(BaseSettings):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _api_needs_a_key(self) -> "BaseServiceSettings":
+        if self.http_api and not (self.auth_jwt_secret or self.auth_jwks_file):
+            raise ValueError(
+                "the HTTP API needs a key to check tokens: set AUTH_JWKS_FILE (production, RS256/ES256) "
+                "or AUTH_JWT_SECRET (development, HS256, 32+ characters; `contract-pause run` makes one), "
+                "or HTTP_API=false to serve only /health and /metrics"
+            )
+        return self
+
+    def token_verifier(self) -> TokenVerifier | None:
+        if not self.http_api:
+            return None
+        secret = self.auth_jwt_secret.get_secret_value() if self.auth_jwt_secret else None
+        return TokenVerifier.from_files(secret=secret, jwks_file=self.auth_jwks_file, audience=self.auth_audience)
+
     @property
     def store_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{Path('var') / self.service_name}.db"
@@ -112,7 +139,7 @@ def _one_line(error: ValidationError) -> str:
         variable = "_".join(str(part) for part in problem["loc"]).upper()
         message = problem["msg"].removeprefix("Value error, ")
         if variable:
-            shown = "(hidden)" if "PASSWORD" in variable else repr(problem.get("input"))
+            shown = "(hidden)" if "PASSWORD" in variable or "SECRET" in variable else repr(problem.get("input"))
             problems.append(f"{variable}={shown} is invalid: {message}; set {variable} correctly")
         else:
             problems.append(message)

@@ -3,6 +3,11 @@
 One write transaction at a time per process (SQLite has one writer; handlers of different
 subscribers run concurrently). Inside it: record the input in the inbox, change state, and
 put every output in the outbox — all or nothing.
+
+The inbox is kept per consumed topic: ids are unique per event, but nothing makes two
+producers on two topics pick different ones. An outbox row Kafka will never take (too large
+for the broker) is parked: it stops holding up the rows after it, and an operator can list and
+retry parked rows (`contract-pause outbox`).
 """
 
 import asyncio
@@ -23,7 +28,9 @@ from sqlalchemy import (
     Table,
     event,
     func,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,6 +44,7 @@ mechanism = MetaData()
 inbox = Table(
     "inbox",
     mechanism,
+    Column("topic", String(200), primary_key=True),
     Column("event_id", String(200), primary_key=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
 )
@@ -52,8 +60,12 @@ outbox = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("parked_at", DateTime(timezone=True), nullable=True),
+    Column("parked_reason", String(500), nullable=True),
     Index("outbox_unsent", "seq", sqlite_where=Column("sent_at").is_(None), postgresql_where=Column("sent_at").is_(None)),
 )
+# Rows waiting for Kafka: neither sent nor parked.
+_waiting = outbox.c.sent_at.is_(None) & outbox.c.parked_at.is_(None)
 
 
 class Unsent(NamedTuple):
@@ -71,28 +83,23 @@ class Transaction:
         self.connection = connection
         self.emitted = 0
 
-    async def first_time(self, event_id: str) -> bool:
-        """Record an input as handled; False when it already was (a duplicate to skip)."""
-        statement = insert_ignoring_duplicates(self.connection, inbox).values(
-            event_id=event_id, received_at=datetime.now(UTC)
-        )
-        result = await self.connection.execute(statement)
-        return result.rowcount == 1
+    async def first_time(self, topic: Topic, event_id: str) -> bool:
+        """Record an input of `topic` as handled; False when it already was (a duplicate to skip)."""
+        return event_id in await self.first_times(topic, [event_id])
 
-    async def first_times(self, event_ids: Sequence[str]) -> set[str]:
-        """`first_time` for a batch in two statements: the ids not handled before, now recorded."""
+    async def first_times(self, topic: Topic, event_ids: Sequence[str]) -> set[str]:
+        """`first_time` for a batch in one statement: the ids this statement recorded, which
+        are exactly those not handled before (even with another writer racing us)."""
         wanted = set(event_ids)
         if not wanted:
             return set()
-        seen = await self.connection.execute(select(inbox.c.event_id).where(inbox.c.event_id.in_(wanted)))
-        fresh = wanted - set(seen.scalars())
-        if fresh:
-            received_at = datetime.now(UTC)
-            await self.connection.execute(
-                insert_ignoring_duplicates(self.connection, inbox),
-                [{"event_id": event_id, "received_at": received_at} for event_id in fresh],
-            )
-        return fresh
+        received_at = datetime.now(UTC)
+        statement = (
+            insert_ignoring_duplicates(self.connection, inbox)
+            .values([{"topic": topic.name, "event_id": event_id, "received_at": received_at} for event_id in wanted])
+            .returning(inbox.c.event_id)
+        )
+        return set((await self.connection.execute(statement)).scalars())
 
     async def emit(self, topic: Topic, event: Envelope) -> None:
         """Queue an event for publication once this transaction commits. Re-emitting an id is a no-op."""
@@ -133,10 +140,13 @@ class Store:
         self._write_lock = asyncio.Lock()
         self.engine: AsyncEngine = _create_engine(url)
 
-    async def open(self) -> None:
+    async def open(self, consumed: Sequence[Topic] = ()) -> None:
+        """Create what is missing; `consumed` are the topics whose ids the inbox records."""
         async with self.engine.begin() as connection:
+            legacy = await connection.run_sync(_set_aside_legacy_tables)
             for metadata in self._metadatas:
                 await connection.run_sync(metadata.create_all)
+            await _carry_over(connection, legacy, consumed)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -156,7 +166,7 @@ class Store:
         """The oldest outbox rows not yet published."""
         query = (
             select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.type, outbox.c.payload)
-            .where(outbox.c.sent_at.is_(None))
+            .where(_waiting)
             .order_by(outbox.c.seq)
             .limit(limit)
         )
@@ -169,11 +179,71 @@ class Store:
                 update(outbox).where(outbox.c.seq.in_(seqs)).values(sent_at=datetime.now(UTC))
             )
 
-    async def backlog(self) -> int:
-        """How many outbox rows wait for publication."""
+    async def park(self, seq: int, reason: str) -> None:
+        """Set aside a row Kafka will not take, so the rows after it flow."""
+        async with self.transaction() as tx:
+            await tx.connection.execute(
+                update(outbox).where(outbox.c.seq == seq).values(parked_at=datetime.now(UTC), parked_reason=reason[:500])
+            )
+
+    async def parked(self, limit: int = 100) -> list[dict[str, object]]:
+        """Parked rows, oldest first, without their payloads (they may be private)."""
+        query = (
+            select(outbox.c.seq, outbox.c.event_id, outbox.c.topic, outbox.c.key, outbox.c.type,
+                   func.length(outbox.c.payload).label("size"), outbox.c.parked_at, outbox.c.parked_reason)
+            .where(outbox.c.parked_at.is_not(None) & outbox.c.sent_at.is_(None))
+            .order_by(outbox.c.seq)
+            .limit(limit)
+        )
         async with self.reading() as connection:
-            query = select(func.count()).select_from(outbox).where(outbox.c.sent_at.is_(None))
-            return (await connection.execute(query)).scalar_one()
+            return [dict(row._mapping) for row in await connection.execute(query)]
+
+    async def unpark(self, seqs: Sequence[int] | None = None) -> int:
+        """Put parked rows back in line for the relay (all of them when `seqs` is None)."""
+        statement = update(outbox).where(outbox.c.parked_at.is_not(None) & outbox.c.sent_at.is_(None))
+        if seqs is not None:
+            statement = statement.where(outbox.c.seq.in_(seqs))
+        async with self.transaction() as tx:
+            return (await tx.connection.execute(statement.values(parked_at=None, parked_reason=None))).rowcount
+
+    async def backlog(self) -> int:
+        """How many outbox rows wait for publication (parked rows not counted)."""
+        return await self._count(_waiting)
+
+    async def parked_count(self) -> int:
+        return await self._count(outbox.c.parked_at.is_not(None) & outbox.c.sent_at.is_(None))
+
+    async def _count(self, where) -> int:  # noqa: ANN001 - a SQL condition
+        async with self.reading() as connection:
+            return (await connection.execute(select(func.count()).select_from(outbox).where(where))).scalar_one()
+
+
+def _set_aside_legacy_tables(connection) -> set[str]:  # noqa: ANN001 - a sync Connection
+    """Stores made before the inbox was kept per topic, or before rows could be parked: set the old
+    inbox aside so create_all makes the new one (`_carry_over` copies its rows), add outbox columns."""
+    tables = set(inspect(connection).get_table_names())
+    legacy = set()
+    if "inbox" in tables and "topic" not in {column["name"] for column in inspect(connection).get_columns("inbox")}:
+        connection.execute(text("ALTER TABLE inbox RENAME TO inbox_before_topics"))
+        if connection.dialect.name == "postgresql":  # its primary key's name would clash with the new one's
+            connection.execute(text("ALTER TABLE inbox_before_topics RENAME CONSTRAINT inbox_pkey TO inbox_before_topics_pkey"))
+        legacy.add("inbox")
+    if "outbox" in tables and "parked_at" not in {column["name"] for column in inspect(connection).get_columns("outbox")}:
+        connection.execute(text("ALTER TABLE outbox ADD COLUMN parked_at TIMESTAMP"))
+        connection.execute(text("ALTER TABLE outbox ADD COLUMN parked_reason VARCHAR(500)"))
+    return legacy
+
+
+async def _carry_over(connection: AsyncConnection, legacy: set[str], consumed: Sequence[Topic]) -> None:
+    # An old inbox row names no topic: it stays a duplicate on every topic, as it was judged before.
+    if "inbox" in legacy:
+        for topic in consumed:
+            await connection.execute(
+                text("INSERT INTO inbox (topic, event_id, received_at) "
+                     "SELECT :topic, event_id, received_at FROM inbox_before_topics"),
+                {"topic": topic.name},
+            )
+        await connection.execute(text("DROP TABLE inbox_before_topics"))
 
 
 def insert_ignoring_duplicates(connection: AsyncConnection, table: Table):  # noqa: ANN201 - dialect-specific Insert

@@ -17,6 +17,10 @@ from dataclasses import dataclass
 import pytest
 
 from ops import kafka_local
+from tests.support import TEST_JWT_SECRET
+
+# Every service built in a test serves its API with this development key (tests mint tokens with it).
+os.environ.setdefault("AUTH_JWT_SECRET", TEST_JWT_SECRET)
 
 # Confluent's image: testcontainers' KafkaContainer drives Confluent's start scripts.
 TESTCONTAINERS_KAFKA_IMAGE = os.environ.get("CONTRACT_PAUSE_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:7.9.0")

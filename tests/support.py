@@ -9,9 +9,18 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from shared.auth import Role, mint
 from shared.events.envelope import Envelope
 from shared.service import Service
 from shared.topics import Topic, partitions_of
+
+
+TEST_JWT_SECRET = "test-secret-for-contract-pause-tests-only"
+
+
+def bearer(subject: str, role: Role) -> dict[str, str]:
+    """Headers of a request made by `subject` in `role`, with a token the test services accept."""
+    return {"Authorization": f"Bearer {mint(TEST_JWT_SECRET, subject, role)}"}
 
 
 @asynccontextmanager

@@ -21,6 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from shared.events.billing import (
+    MAX_DETAIL_CHARS,
     AccountReinstated,
     AccountSuspended,
     BillingEvent,
@@ -97,11 +98,12 @@ def apply_billing_fact(standing: ClientStanding, fact: BillingEvent, now: dateti
         standing = replace(standing, latest_fact_at={**standing.latest_fact_at, effect.kind: fact.time})
         is_open = effect.kind in standing.open_problems
         if effect.opens and not is_open:
-            standing = _opened(standing, effect.kind, OpenProblem(effect.detail, fact.time))
+            detail = effect.detail[:MAX_DETAIL_CHARS]  # the contract bounds the text, whatever upstream sent
+            standing = _opened(standing, effect.kind, OpenProblem(detail, fact.time))
             data = ProblemOpenedData(
                 client_id=standing.client_id,
                 kind=effect.kind,
-                detail=effect.detail,
+                detail=detail,
                 opened_at=fact.time,
                 open_problems=standing.open_kinds,
             )

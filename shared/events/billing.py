@@ -5,7 +5,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, TypeAdapter
 
-from shared.events.envelope import Data, Envelope, Id, UtcDatetime
+from shared.events.envelope import Data, Envelope, Id, OptionalId, UtcDatetime
+
+MAX_AMOUNT = Decimal("1e12")  # above any real invoice; bounds the text written for the client
+MAX_DETAIL_CHARS = 2000
 
 ProblemKind = Literal["payment_failed", "payment_method_invalid", "account_suspended", "chargeback"]
 
@@ -16,14 +19,14 @@ ProblemKind = Literal["payment_failed", "payment_method_invalid", "account_suspe
 class PaymentFailedData(Data):
     client_id: Id
     payment_method_id: Id
-    attempt: int = Field(ge=1)
-    decline_code: str | None = None
-    amount_due: Decimal | None = Field(default=None, ge=0)
+    attempt: int = Field(ge=1, le=1000)
+    decline_code: str | None = Field(default=None, max_length=100)
+    amount_due: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT, decimal_places=4)
 
 
 class PaymentSucceededData(Data):
     client_id: Id
-    invoice_id: str | None = None
+    invoice_id: OptionalId = None
 
 
 class PaymentMethodData(Data):
@@ -33,7 +36,7 @@ class PaymentMethodData(Data):
 
 class AccountSuspendedData(Data):
     client_id: Id
-    reason: str | None = None
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class AccountReinstatedData(Data):
@@ -117,16 +120,16 @@ BILLING_EVENT: TypeAdapter[BillingEvent] = TypeAdapter(BillingEvent)
 class ProblemOpenedData(Data):
     client_id: Id
     kind: ProblemKind
-    detail: str = Field(description="What is wrong and what to do, written for the client only.")
+    detail: str = Field(max_length=MAX_DETAIL_CHARS, description="What is wrong and what to do, written for the client only.")
     opened_at: UtcDatetime
-    open_problems: list[ProblemKind] = Field(description="The client's open problem kinds after this change.")
+    open_problems: list[ProblemKind] = Field(max_length=4, description="The client's open problem kinds after this change.")
 
 
 class ProblemResolvedData(Data):
     client_id: Id
     kind: ProblemKind
     resolved_at: UtcDatetime
-    open_problems: list[ProblemKind]
+    open_problems: list[ProblemKind] = Field(max_length=4)
 
 
 class ProblemOpened(Envelope):

@@ -4,7 +4,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, TypeAdapter, model_validator
 
-from shared.events.envelope import Data, Envelope, Id, UtcDatetime
+from shared.events.envelope import MAX_COUNT, Data, Envelope, Id, UtcDatetime
 
 ContractKind = Literal["hourly", "fixed_price"]
 ContractStatus = Literal["active", "paused", "ended"]
@@ -73,10 +73,10 @@ class ContractSnapshot(Data):
     freelancer_id: Id
     kind: ContractKind
     status: ContractStatus
-    holds: list[Hold]
-    version: int = Field(ge=1)
+    holds: list[Hold] = Field(max_length=2)
+    version: int = Field(ge=1, lt=MAX_COUNT)
     changed_at: UtcDatetime
-    client_message: str | None = None
+    client_message: str | None = Field(default=None, max_length=2000)
 
     @model_validator(mode="after")
     def _status_follows_holds(self) -> Self:

@@ -1,4 +1,9 @@
-"""Turning raw message bytes into a typed event, or into a readable reason for refusing them."""
+"""Turning raw message bytes into a typed event, or into a readable reason for refusing them.
+
+Decoding is strict: the bytes must be JSON an event of the topic validates against without
+coercion. Whatever goes wrong while reading a message is a refusal, never a crash: a consumer
+dead-letters it and moves on.
+"""
 
 from dataclasses import dataclass
 from typing import Literal, TypeVar
@@ -8,12 +13,15 @@ from pydantic import TypeAdapter, ValidationError
 from shared.events.envelope import Envelope
 
 E = TypeVar("E", bound=Envelope)
-RefusalReason = Literal["invalid_json", "unknown_type", "schema_violation"]
+RefusalReason = Literal[
+    "invalid_header", "too_large", "invalid_json", "unknown_type", "schema_violation", "time_in_future",
+    "key_mismatch", "handler_error",
+]
 
 
 @dataclass(frozen=True)
 class InvalidEvent(Exception):
-    """Why a message cannot be read as any event its topic carries."""
+    """Why a message cannot be taken as any event its topic carries."""
 
     reason: RefusalReason
     detail: str
@@ -24,9 +32,12 @@ class InvalidEvent(Exception):
 
 def decode(events: TypeAdapter[E], raw: bytes | None) -> E:
     try:
-        return events.validate_json(raw or b"")
+        return events.validate_json(raw or b"", strict=True)
     except ValidationError as error:
         raise InvalidEvent(_reason(error), describe(error)) from None
+    except (ValueError, OverflowError, RecursionError, MemoryError) as error:
+        # pydantic reports bad input as ValidationError; anything else raised on input is still input's fault
+        raise InvalidEvent("schema_violation", type(error).__name__) from None
 
 
 def describe(error: ValidationError) -> str:

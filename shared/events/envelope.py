@@ -11,34 +11,52 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Strin
 DERIVED_ID_NAMESPACE = uuid.UUID("5f0c1d2e-8a7b-4c3d-9e1f-2a3b4c5d6e7f")
 
 
+# Times we can store, compare and do arithmetic on without overflow, in every service.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
+
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time cannot be expressed in UTC") from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError("time must be between 1970 and 2999")
+    return utc
 
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+OptionalId = Annotated[str, StringConstraints(max_length=200)] | None
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+# Bounds of the numbers the contract carries: a count or a version fits any store's 64-bit integer.
+MAX_COUNT = 2**62
 
 
 class Data(BaseModel):
     """Base of every event's `data`: immutable; fields upstream adds beyond the contract are ignored."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
 
 
 class Envelope(BaseModel):
-    """A CloudEvent. Subclasses pin `type` to one literal and give `data` its model."""
+    """A CloudEvent. Subclasses pin `type` to one literal and give `data` its model.
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    Decoding from a topic is strict (`shared.events.decoding`): `specversion` must be there, and
+    nothing is coerced (no "3" for 3, no true for 1, no unix number for a time, no NaN).
+    """
 
-    specversion: Literal["1.0"] = "1.0"
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+
+    specversion: Literal["1.0"]
     id: Id
-    type: str
+    type: Annotated[str, StringConstraints(max_length=100)]
     source: Id
     time: UtcDatetime
-    subject: str | None = None
+    subject: OptionalId = None
     datacontenttype: Literal["application/json"] = "application/json"
-    correlationid: str | None = None
-    causationid: str | None = None
+    correlationid: OptionalId = None
+    causationid: OptionalId = None
     data: Any
 
     @property
@@ -59,6 +77,7 @@ class Envelope(BaseModel):
         event_type = cls.event_type()
         event_id = uuid.uuid5(DERIVED_ID_NAMESPACE, f"{cause.id}|{event_type}|{discriminator}")
         return cls(
+            specversion="1.0",
             id=str(event_id),
             type=event_type,
             source=source,
@@ -73,6 +92,7 @@ class Envelope(BaseModel):
     def new(cls, data: Data, *, source: str, time: datetime, event_id: str | None = None) -> Self:
         """An event that starts a chain (a command, an upstream fact, a test input)."""
         return cls(
+            specversion="1.0",
             id=event_id or str(uuid.uuid4()),
             type=cls.event_type(),
             source=source,

@@ -18,7 +18,7 @@ class NotificationCreatedData(Data):
     recipient_id: Id
     recipient_role: RecipientRole
     kind: NotificationKind
-    contract_ids: list[Id]
+    contract_ids: list[Id] = Field(max_length=10_000)
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=4000)
     channels: list[Channel] = Field(min_length=1)

@@ -4,7 +4,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, TypeAdapter, model_validator
 
-from shared.events.envelope import Data, Envelope, Id, UtcDatetime
+from shared.events.envelope import MAX_COUNT, Data, Envelope, Id, UtcDatetime
 
 EntrySource = Literal["tracker", "manual"]
 PaymentProtection = Literal["eligible", "not_covered"]
@@ -31,7 +31,7 @@ class TimeEntryAcceptedData(Data):
     freelancer_id: Id
     started_at: UtcDatetime
     ended_at: UtcDatetime
-    minutes: int = Field(ge=0)
+    minutes: int = Field(ge=0, lt=MAX_COUNT)
     payment_protection: PaymentProtection
 
     @model_validator(mode="after")
