@@ -12,7 +12,7 @@ from typing import Any
 
 from aiokafka.errors import KafkaConnectionError
 
-from ops import operate
+from ops import operate, outbox
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,12 +70,22 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--no-follow", action="store_true", help="stop at the end instead of waiting for more")
     tail.set_defaults(handler=_tail)
 
+    outbox.add_commands(commands)
+
     acls = commands.add_parser("acls", help="the broker ACLs each service needs, from the topic registry")
     acls.add_argument("--apply", action="store_true",
                       help="create them on the broker (log in with KAFKA_SASL_* as a user allowed to alter ACLs)")
     acls.add_argument("--input-writer", action="append", default=[], metavar="PRINCIPAL",
                       help="also let this user write the input topics (repeatable), e.g. an upstream adapter")
     acls.set_defaults(handler=_acls)
+
+    token = commands.add_parser("token", help="print a development token for the services' HTTP APIs "
+                                "(signed with AUTH_JWT_SECRET, else the key `contract-pause run` keeps)")
+    token.add_argument("--as", dest="subject", required=True, metavar="ID",
+                       help="who the token speaks for: a client, freelancer, support or operator id")
+    token.add_argument("--role", required=True, choices=["freelancer", "client", "support", "operator"])
+    token.add_argument("--ttl", default="8h", help="how long it lasts, e.g. 8h, 30m, 2d (default: 8h)")
+    token.set_defaults(handler=_token)
     return parser
 
 
@@ -87,8 +97,9 @@ def _run(arguments: argparse.Namespace) -> int:
 
 def _demo(arguments: argparse.Namespace) -> int:
     from ops.demo import main as demo
+    from ops.run import assigned_http_ports
 
-    return demo(arguments.bootstrap)
+    return demo(arguments.bootstrap, f"http://127.0.0.1:{assigned_http_ports()['notification']}")
 
 
 def _publish(arguments: argparse.Namespace) -> int:
@@ -171,6 +182,20 @@ def _acls(arguments: argparse.Namespace) -> int:
         print(f"contract-pause acls: the broker refused {refused}", file=sys.stderr)
         return 1
     print(f"applied {created} ACLs at {arguments.bootstrap}", file=sys.stderr)
+    return 0
+
+
+def _token(arguments: argparse.Namespace) -> int:
+    from ops import dev_tokens
+
+    try:
+        print(dev_tokens.token(arguments.subject, arguments.role, dev_tokens.parse_ttl(arguments.ttl)))
+    except ValueError as error:
+        print(f"contract-pause token: {error}", file=sys.stderr)
+        return 2
+    except dev_tokens.NoSecret as missing:
+        print(f"contract-pause token: {missing}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -202,6 +202,14 @@ async def _serve(service: Service) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
-    await service.start()
-    await stopping.wait()
+    starting = asyncio.create_task(service.start(), name="start")
+    stop_asked = asyncio.create_task(stopping.wait())
+    await asyncio.wait([starting, stop_asked], return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():  # asked to stop while still waiting for Kafka
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        log.info("stopped before Kafka answered")
+        return
+    starting.result()  # a refusal of our credentials ends the process here, with its one line
+    await stop_asked
     await service.stop()
