@@ -5,6 +5,7 @@ Bad input is a 4xx: a body over the limit 413; a body that is not UTF-8 JSON, ne
 breaks the schema 422; a bad query parameter 400; auth answers 401/403/404 (shared.auth).
 """
 
+import traceback
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -120,8 +121,9 @@ class Border:
             if not started:
                 await problem(413, "too_large", f"bodies are limited to {self.max_body_bytes} bytes")(scope, receive, send)
         except Exception as error:
+            # The frames, not the message: an exception's text may quote the body it choked on.
             log.error("http request failed", path=scope.get("path", "")[:200], method=scope.get("method"),
-                      error_type=type(error).__name__, exc_info=True)
+                      error_type=type(error).__name__, frames=traceback.format_tb(error.__traceback__)[-8:])
             if not started:
                 await problem(500, "internal_error")(scope, receive, send)
 
