@@ -1,97 +1,118 @@
-"""The HTTP side: each recipient's in-app inbox, and webhook subscriptions with their dead letters."""
+"""The HTTP side: each recipient's in-app inbox, and webhook subscriptions with their dead letters.
 
-import secrets
+Who may call what (DESIGN, "HTTP APIs: who may call them"): a recipient reads and marks read only
+their own notifications, `support` reads every inbox and marks only the support queue's;
+a webhook subscription for one recipient is made by that recipient or an operator, one for
+every recipient only by an operator; dead letters are read by operators and support.
+"""
+
 import uuid
 from datetime import UTC, datetime
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
 
-from shared.events.decoding import describe
+from shared.auth import Caller, caller, refuse
 from shared.events.envelope import Id
+from shared.http import json_body, problem, query_int
 from shared.logs import get_logger
-from shared.store import Store
+from shared.service import Service
 from services.notification import store
+from services.notification.targets import MAX_URL_CHARS, TargetRefused, Targets
+from services.notification.webhooks import new_secret
 
 log = get_logger(__name__)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+SUPPORT_QUEUE = "support"  # the recipient_id of records for the support queue
 
 
 class WebhookSubscription(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     recipient_id: Id | None = Field(default=None, description="Only this recipient's notifications; omit for all.")
-    url: AnyHttpUrl
-    secret: str | None = Field(default=None, min_length=16, max_length=200, description="Generated when omitted.")
+    url: str = Field(max_length=MAX_URL_CHARS, description="https, on a public address.")
 
 
-def routes(store_: Store) -> list[BaseRoute]:
+def owns(who: Caller, recipient_id: str) -> bool:
+    """The caller is this recipient (the support queue belongs to support)."""
+    if recipient_id == SUPPORT_QUEUE:
+        return who.role == "support"
+    return who.subject == recipient_id
+
+
+def declare(service: Service, targets: Targets) -> None:
+    """The notification API, on the service's routes."""
+    store_ = service.store
+
     async def inbox(request: Request) -> Response:
         recipient_id = request.path_params["recipient_id"]
-        limit = _limit(request)
-        if limit is None:
-            return _error(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
+        who = caller(request)
+        if not (owns(who, recipient_id) or who.role == "support"):
+            raise refuse(403, "you may read only your own notifications")
+        limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         async with store_.reading() as connection:
             notifications, unread = await store.inbox_of(connection, recipient_id, limit)
         return JSONResponse({"recipient_id": recipient_id, "unread": unread, "notifications": notifications})
 
     async def mark_read(request: Request) -> Response:
-        recipient_id = request.path_params["recipient_id"]
+        recipient_id = _own_recipient(request)
         notification_id = request.path_params["notification_id"]
         async with store_.transaction() as tx:
             if not await store.has_notification(tx.connection, recipient_id, notification_id):
-                return _error(404, "no such notification for this recipient")
+                return problem(404, "not_found", "no such notification for this recipient")
             await store.mark_read(tx.connection, recipient_id, notification_id, datetime.now(UTC))
         return JSONResponse({"notification_id": notification_id, "read": True})
 
     async def mark_all_read(request: Request) -> Response:
+        recipient_id = _own_recipient(request)
         async with store_.transaction() as tx:
-            marked = await store.mark_read(tx.connection, request.path_params["recipient_id"], None, datetime.now(UTC))
+            marked = await store.mark_read(tx.connection, recipient_id, None, datetime.now(UTC))
         return JSONResponse({"marked": marked})
 
     async def subscribe(request: Request) -> Response:
+        subscription: WebhookSubscription = await json_body(request, WebhookSubscription)
+        who, recipient_id = caller(request), subscription.recipient_id
+        if recipient_id is None and who.role != "operator":
+            raise refuse(403, "only an operator may subscribe to every recipient")
+        if recipient_id is not None and not (owns(who, recipient_id) or who.role == "operator"):
+            raise refuse(403, "you may subscribe only to your own notifications")
         try:
-            subscription = WebhookSubscription.model_validate_json(await request.body())
-        except ValidationError as error:
-            return _error(400, describe(error))
-        generated = subscription.secret is None
-        secret = secrets.token_urlsafe(32) if generated else subscription.secret
+            target = await targets.check(subscription.url)
+        except TargetRefused as refused:
+            return problem(422, "target_refused", str(refused))
+        secret = new_secret()
         subscription_id = uuid.uuid4().hex
-        url = str(subscription.url)
         async with store_.transaction() as tx:
             await store.add_subscription(
-                tx.connection, subscription_id, subscription.recipient_id, url, secret, datetime.now(UTC)
+                tx.connection, subscription_id, subscription.recipient_id, subscription.url, secret, datetime.now(UTC)
             )
-        log.info("webhook subscribed", subscription_id=subscription_id, recipient_id=subscription.recipient_id)
-        body = {"subscription_id": subscription_id, "recipient_id": subscription.recipient_id, "url": url}
-        if generated:
-            body["secret"] = secret  # shown once: the subscriber needs it to check signatures
+        log.info("webhook subscribed", subscription_id=subscription_id, recipient_id=subscription.recipient_id,
+                 host=target.url.host, by=who.subject)
+        body = {
+            "subscription_id": subscription_id, "recipient_id": subscription.recipient_id, "url": subscription.url,
+            "secret": secret,  # shown this once: the subscriber needs it to verify signatures
+        }
         return JSONResponse(body, status_code=201)
 
     async def dead_letters(request: Request) -> Response:
-        limit = _limit(request)
-        if limit is None:
-            return _error(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
+        limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         async with store_.reading() as connection:
             return JSONResponse({"dead_letters": await store.dead_letters(connection, limit)})
 
-    return [
-        Route("/recipients/{recipient_id}/notifications", inbox, methods=["GET"]),
-        Route("/recipients/{recipient_id}/notifications/read", mark_all_read, methods=["POST"]),
-        Route("/recipients/{recipient_id}/notifications/{notification_id}/read", mark_read, methods=["POST"]),
-        Route("/webhooks", subscribe, methods=["POST"]),
-        Route("/webhooks/dead-letters", dead_letters, methods=["GET"]),
-    ]
+    readers = {"freelancer", "client", "support"}
+    service.api("/recipients/{recipient_id}/notifications", inbox, allow=readers)
+    service.api("/recipients/{recipient_id}/notifications/read", mark_all_read, allow=readers, methods=("POST",))
+    service.api("/recipients/{recipient_id}/notifications/{notification_id}/read", mark_read, allow=readers,
+                methods=("POST",))
+    service.api("/webhooks", subscribe, allow={"freelancer", "client", "support", "operator"}, methods=("POST",))
+    service.api("/webhooks/dead-letters", dead_letters, allow={"operator", "support"})
 
 
-def _limit(request: Request) -> int | None:
-    raw = request.query_params.get("limit", str(DEFAULT_LIMIT))
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_LIMIT else None
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _own_recipient(request: Request) -> str:
+    recipient_id = request.path_params["recipient_id"]
+    if not owns(caller(request), recipient_id):
+        raise refuse(403, "only the recipient marks their notifications read")
+    return recipient_id

@@ -12,6 +12,7 @@ from shared.settings import BaseServiceSettings
 from shared.topics import BILLING_PROBLEMS, CONTRACT_EVENTS, NOTIFICATIONS, TIME_ENTRIES
 from services.notification import api, handlers
 from services.notification.store import tables
+from services.notification.targets import Targets
 from services.notification.webhooks import DeliveryPolicy, WebhookDispatcher
 
 
@@ -22,6 +23,9 @@ class Settings(BaseServiceSettings):
     webhook_retry_base_seconds: float = Field(default=2.0, gt=0, description="Delays: base, 2×base, 4×base, ...")
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_poll_seconds: float = Field(default=0.5, gt=0)
+    webhooks_allow_private: bool = Field(
+        default=False, description="Let webhooks go to plain http and private or loopback addresses (development).",
+    )
 
     def delivery_policy(self) -> DeliveryPolicy:
         return DeliveryPolicy(
@@ -31,6 +35,9 @@ class Settings(BaseServiceSettings):
             poll_seconds=self.webhook_poll_seconds,
         )
 
+    def webhook_targets(self) -> Targets:
+        return Targets(allow_private=self.webhooks_allow_private)
+
 
 def build(settings: Settings) -> Service:
     service = Service(settings, tables)
@@ -38,8 +45,9 @@ def build(settings: Settings) -> Service:
     service.consume(CONTRACT_EVENTS, CONTRACT_EVENT, handlers.on_contract_event)
     service.consume(TIME_ENTRIES, TIME_ENTRY_EVENT, handlers.on_time_entry)
     service.produces(NOTIFICATIONS, NotificationCreated, "One record per recipient per notification.")
-    service.routes.extend(api.routes(service.store))
-    service.background.append(WebhookDispatcher(service.store, settings.delivery_policy()).run)
+    targets = settings.webhook_targets()
+    api.declare(service, targets)
+    service.background.append(WebhookDispatcher(service.store, settings.delivery_policy(), targets).run)
     return service
 
 

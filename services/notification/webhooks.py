@@ -2,28 +2,52 @@
 
 Deliveries are rows written in the transaction that created the notification, so none is lost
 to a crash; a crash after a successful POST and before it is recorded repeats it (at least once:
-receivers deduplicate on X-Webhook-Id). The worker runs beside the consumer and never holds the
+receivers deduplicate on `webhook-id`). The worker runs beside the consumer and never holds the
 write lock while it waits on a subscriber.
+
+Payloads are signed as the Standard Webhooks spec says (`webhook-id` is the notification id,
+`webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`), with the subscription's own
+`whsec_` secret, so receivers check them with `standardwebhooks.Webhook(secret).verify(...)`.
+Before each attempt the target is resolved and checked again, and the request goes to the
+checked address (TLS still verifies the subscribed name); redirects are not followed, each
+attempt has a deadline, and at most a small part of the answer is read.
 """
 
 import asyncio
-import hashlib
-import hmac
-import time
+import base64
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from standardwebhooks import Webhook
 
 from shared.logs import get_logger
 from shared.store import Store
 from services.notification import domain, store
+from services.notification.targets import TargetRefused, Targets
 
 log = get_logger(__name__)
 
-SIGNATURE_HEADER = "X-Signature-SHA256"
+SECRET_PREFIX = "whsec_"
+MAX_RESPONSE_BYTES = 64 * 1024
+MAX_CONNECT_SECONDS = 5.0
+
+
+def new_secret() -> str:
+    """A subscription's signing secret: `whsec_` and 32 random bytes in base64 (Standard Webhooks)."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+def signed_headers(secret: str, notification_id: str, body: bytes, now: datetime) -> dict[str, str]:
+    signature = Webhook(secret).sign(notification_id, now, body.decode("utf-8"))
+    return {
+        "webhook-id": notification_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+    }
 
 
 @dataclass(frozen=True)
@@ -39,26 +63,27 @@ class DeliveryPolicy:
         """How long a claimed delivery is left alone: longer than any one attempt can take."""
         return 2 * self.timeout_seconds + 5
 
-
-def signature(secret: str, body: bytes) -> str:
-    """The X-Signature-SHA256 value: `sha256=` and the hex HMAC-SHA256 of the raw body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify(secret: str, body: bytes, header: str) -> bool:
-    return hmac.compare_digest(signature(secret, body), header)
+    def client(self, **options: Any) -> httpx.AsyncClient:
+        """The client deliveries go through: no redirects, no proxies from the environment, and no
+        reused connections (a connection made for one name must not carry another's request)."""
+        timeout = httpx.Timeout(self.timeout_seconds, connect=min(self.timeout_seconds, MAX_CONNECT_SECONDS))
+        return httpx.AsyncClient(
+            timeout=timeout, follow_redirects=False, trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0), **options,
+        )
 
 
 class WebhookDispatcher:
-    def __init__(self, store_: Store, policy: DeliveryPolicy) -> None:
+    def __init__(self, store_: Store, policy: DeliveryPolicy, targets: Targets) -> None:
         self._store = store_
         self.policy = policy
+        self.targets = targets
         self.delivered = 0
         self.dead_lettered = 0
 
     async def run(self) -> None:
         """The background task: deliver what is due, forever; a failing round is logged and retried."""
-        async with httpx.AsyncClient(timeout=self.policy.timeout_seconds, follow_redirects=False) as client:
+        async with self.policy.client() as client:
             while True:
                 try:
                     worked = await self.deliver_due(client)
@@ -89,17 +114,29 @@ class WebhookDispatcher:
 
     async def _attempt(self, client: httpx.AsyncClient, delivery: Any) -> str | None:
         """POST once; None when the subscriber took it (2xx), else why not."""
-        attempt = delivery.attempts + 1
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature(delivery.secret, delivery.payload),
-            "X-Webhook-Id": delivery.notification_id,
-            "X-Webhook-Timestamp": str(int(time.time())),
-            "X-Webhook-Attempt": str(attempt),
-            "User-Agent": "contract-pause-notification",
-        }
         try:
-            response = await client.post(delivery.url, content=delivery.payload, headers=headers)
+            async with asyncio.timeout(self.policy.timeout_seconds):
+                target = await self.targets.check(delivery.url)
+                headers = {
+                    **target.headers,
+                    "Content-Type": "application/json",
+                    "Accept-Encoding": "identity",
+                    **signed_headers(delivery.secret, delivery.notification_id, delivery.payload, datetime.now(UTC)),
+                    "X-Webhook-Attempt": str(delivery.attempts + 1),
+                    "User-Agent": "contract-pause-notification",
+                }
+                request = client.build_request(
+                    "POST", target.pinned_url, content=delivery.payload, headers=headers, extensions=target.extensions
+                )
+                response = await client.send(request, stream=True, follow_redirects=False)
+                try:
+                    await _read_some(response, MAX_RESPONSE_BYTES)
+                finally:
+                    await response.aclose()
+        except TargetRefused as refused:
+            return f"target refused: {refused}"[:500]
+        except TimeoutError:
+            return f"timed out after {self.policy.timeout_seconds}s"
         except httpx.HTTPError as error:
             return f"{type(error).__name__}: {error}"[:500]
         except Exception as error:  # a subscriber must never take the worker down
@@ -124,3 +161,14 @@ class WebhookDispatcher:
         else:
             await store.retry_later(connection, delivery.delivery_id, attempts, error, now + timedelta(seconds=delay))
             log.info("webhook attempt failed; will retry", error=error, retry_in_seconds=delay, **where)
+
+
+async def _read_some(response: httpx.Response, limit: int) -> None:
+    """Read the answer up to `limit` bytes; the rest is never read (the connection is closed)."""
+    if response.is_stream_consumed:  # already read in full by the transport (a test's mock)
+        return
+    received = 0
+    async for chunk in response.aiter_raw():  # raw: a compressed answer is not inflated
+        received += len(chunk)
+        if received >= limit:
+            return

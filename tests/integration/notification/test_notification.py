@@ -1,11 +1,10 @@
 """notification in-process against the real broker: fan-out, duplicates, once per pause, the inbox."""
 
 import httpx
-from starlette.applications import Starlette
 
 from shared.topics import BILLING_PROBLEMS, CONTRACT_EVENTS, NOTIFICATIONS, TIME_ENTRIES
 from services.notification.app import Settings, build
-from tests.support import TopicReader, publish, running
+from tests.support import TopicReader, bearer, publish, running
 from tests.unit.notification.factories import ContractStory, problem_opened, problem_resolved, unique
 
 
@@ -94,13 +93,17 @@ async def test_the_inbox_serves_what_was_published(settings_for):
             await publish(service.settings.kafka_bootstrap_servers, CONTRACT_EVENTS,
                           [contract.opened(), contract.paused(("client",)), contract.resumed()])
             published = await notices.wait_for(to(contract.freelancer_id), count=2)
-            transport = httpx.ASGITransport(app=Starlette(routes=service.routes))
-            async with httpx.AsyncClient(transport=transport, base_url="http://notification") as http:
+            transport = httpx.ASGITransport(app=service.http_app())
+            freelancer = bearer(contract.freelancer_id, "freelancer")
+            async with httpx.AsyncClient(transport=transport, base_url="http://notification",
+                                         headers=freelancer) as http:
                 inbox = (await http.get(f"/recipients/{contract.freelancer_id}/notifications")).json()
                 first = inbox["notifications"][-1]["notification_id"]
                 await http.post(f"/recipients/{contract.freelancer_id}/notifications/{first}/read")
                 after = (await http.get(f"/recipients/{contract.freelancer_id}/notifications")).json()
+                others = await http.get(f"/recipients/{contract.client_id}/notifications")
     assert [n["notification_id"] for n in inbox["notifications"]] == [
         e["data"]["notification_id"] for e in reversed(published)
     ]
     assert inbox["unread"] == 2 and after["unread"] == 1
+    assert others.status_code == 403

@@ -21,7 +21,7 @@ import pytest
 
 from shared.topics import BILLING_PROBLEMS, CONTRACT_EVENTS, NOTIFICATIONS, TIME_ENTRIES
 from tests.integration.notification.receiver import receiving
-from tests.support import TopicReader, publish
+from tests.support import TopicReader, bearer, publish
 from tests.unit.notification.factories import ContractStory, problem_opened, problem_resolved, unique
 
 REPO = Path(__file__).parents[3]
@@ -29,6 +29,7 @@ DECLINE_CODE = "CANARY_DECLINE_7781"
 AMOUNT = "98765.43"
 BILLING_WORDS = ("payment_failed", "declined", "card")
 FREELANCER_HOOK, CLIENT_HOOK, OPERATIONS_HOOK = "/freelancer", "/client", "/operations-down"
+OPERATOR = bearer("ops-1", "operator")
 
 
 def free_port() -> int:
@@ -52,6 +53,7 @@ def notification_process(registry_topics, tmp_path):
         "WEBHOOK_MAX_ATTEMPTS": "2",
         "WEBHOOK_RETRY_BASE_SECONDS": "0.05",
         "WEBHOOK_POLL_SECONDS": "0.05",
+        "WEBHOOKS_ALLOW_PRIVATE": "true",  # the receiver is plain http on this machine
     }
     with log_file.open("wb") as sink:
         process = subprocess.Popen(
@@ -101,14 +103,21 @@ async def test_no_billing_specifics_reach_a_freelancer_or_the_logs(notification_
 
     async with (
         receiving(lambda path, _: 500 if path == OPERATIONS_HOOK else 200) as receiver,
-        httpx.AsyncClient(base_url=base_url) as http,
+        httpx.AsyncClient(base_url=base_url, headers=OPERATOR) as http,
         TopicReader.opened(registry_topics, NOTIFICATIONS) as notices,
     ):
         await until_ready(http, process, log_file)
-        for freelancer in freelancers:
-            await http.post("/webhooks", json={"recipient_id": freelancer, "url": receiver.url(FREELANCER_HOOK)})
-        await http.post("/webhooks", json={"recipient_id": client, "url": receiver.url(CLIENT_HOOK)})
-        await http.post("/webhooks", json={"url": receiver.url(OPERATIONS_HOOK)})  # every recipient; always fails
+        subscriptions = [
+            *[(bearer(freelancer, "freelancer"), {"recipient_id": freelancer, "url": receiver.url(FREELANCER_HOOK)})
+              for freelancer in freelancers],
+            (bearer(client, "client"), {"recipient_id": client, "url": receiver.url(CLIENT_HOOK)}),
+            (OPERATOR, {"url": receiver.url(OPERATIONS_HOOK)}),  # every recipient; always fails
+        ]
+        secrets = []
+        for headers, subscription in subscriptions:
+            answer = await http.post("/webhooks", json=subscription, headers=headers)
+            assert answer.status_code == 201
+            secrets.append(answer.json()["secret"])
 
         await publish(registry_topics, CONTRACT_EVENTS, [contract.opened() for contract in contracts])
         await publish(registry_topics, BILLING_PROBLEMS, [problem_opened(client, "payment_failed", detail)])
@@ -124,7 +133,9 @@ async def test_no_billing_specifics_reach_a_freelancer_or_the_logs(notification_
         await receiver.wait_for(FREELANCER_HOOK, 6)
         await receiver.wait_for(CLIENT_HOOK, 3)
         await until(lambda: _dead_letter_count(http, 9), "every operations delivery dead-lettered")
-        inboxes = {r: (await http.get(f"/recipients/{r}/notifications")).text for r in [client, *freelancers]}
+        inboxes = {r: (await http.get(f"/recipients/{r}/notifications", headers=bearer(r, "freelancer"))).text
+                   for r in freelancers}
+        inboxes[client] = (await http.get(f"/recipients/{client}/notifications", headers=bearer(client, "client"))).text
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
@@ -148,6 +159,7 @@ async def test_no_billing_specifics_reach_a_freelancer_or_the_logs(notification_
     assert "The platform has paused contract" in inboxes[freelancers[0]]
 
     assert not leaks(logs, canaries), [line for line in logs.splitlines() if leaks(line, canaries)]
+    assert not leaks(logs, tuple(secrets)), "a webhook secret was logged"
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
     assert any(line["level"] == "debug" for line in lines), "the service did not log at DEBUG"
     assert sum(line["event"] == "notification created" for line in lines) >= 9

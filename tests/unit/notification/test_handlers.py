@@ -5,40 +5,31 @@ import json
 from datetime import UTC, datetime
 
 import httpx
-import pytest
 from sqlalchemy import delete, select
-from starlette.applications import Starlette
+from standardwebhooks import Webhook
 
 from shared.store import Store, outbox
-from services.notification import api, handlers, store
-from services.notification.webhooks import SIGNATURE_HEADER, DeliveryPolicy, WebhookDispatcher, verify
+from shared.topics import BILLING_PROBLEMS, CONTRACT_EVENTS, TIME_ENTRIES
+from services.notification import handlers, store
+from services.notification.webhooks import DeliveryPolicy, WebhookDispatcher
+from tests.support import bearer
+from tests.unit.notification.conftest import PUBLIC
 from tests.unit.notification.factories import ContractStory, problem_opened
 
-
-@pytest.fixture
-async def notification_store(tmp_path):
-    database = Store(f"sqlite+aiosqlite:///{tmp_path / 'notification.db'}", store.tables)
-    await database.open()
-    yield database
-    await database.close()
-
-
-@pytest.fixture
-async def http(notification_store):
-    app = Starlette(routes=api.routes(notification_store))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notification") as client:
-        yield client
+FREELANCER = bearer("fl-1", "freelancer")
+OPERATOR = bearer("ops-1", "operator")
 
 
 async def take(database: Store, *events) -> None:
     """What the intake does: one transaction, inbox dedupe, then the handler of the event's topic."""
     for event in events:
-        handler = {
-            "billing": handlers.on_billing_problem, "contract": handlers.on_contract_event,
-            "time_entry": handlers.on_time_entry,
+        topic, handler = {
+            "billing": (BILLING_PROBLEMS, handlers.on_billing_problem),
+            "contract": (CONTRACT_EVENTS, handlers.on_contract_event),
+            "time_entry": (TIME_ENTRIES, handlers.on_time_entry),
         }[event.type.split(".")[0]]
         async with database.transaction() as tx:
-            if await tx.first_time(event.id):
+            if await tx.first_time(topic, event.id):
                 await handler(tx, event)
 
 
@@ -57,7 +48,7 @@ async def test_each_notice_is_emitted_on_notifications_keyed_by_recipient_and_la
     assert [(r["topic"], r["key"], r["data"]["kind"]) for r in records] == [
         ("notifications", "fl-1", "contract_paused"), ("notifications", "client-1", "contract_paused"),
     ]
-    inbox = (await http.get("/recipients/fl-1/notifications")).json()
+    inbox = (await http.get("/recipients/fl-1/notifications", headers=FREELANCER)).json()
     assert inbox["unread"] == 1
     assert inbox["notifications"][0]["notification_id"] == records[0]["data"]["notification_id"]
     assert "Back Monday" in inbox["notifications"][0]["body"]
@@ -99,34 +90,24 @@ async def test_a_billing_notice_names_the_clients_open_contracts(notification_st
 async def test_the_inbox_is_newest_first_and_counts_what_is_unread(notification_store, http):
     contract = ContractStory("c-1", "client-1", "fl-1")
     await take(notification_store, contract.opened(), contract.paused(), contract.resumed())
-    inbox = (await http.get("/recipients/fl-1/notifications")).json()
+    inbox = (await http.get("/recipients/fl-1/notifications", headers=FREELANCER)).json()
     assert [n["kind"] for n in inbox["notifications"]] == ["contract_resumed", "contract_paused"]
     assert inbox["unread"] == 2 and inbox["recipient_id"] == "fl-1"
 
     newest = inbox["notifications"][0]["notification_id"]
-    assert (await http.post(f"/recipients/fl-1/notifications/{newest}/read")).json() == {
-        "notification_id": newest, "read": True,
-    }
-    inbox = (await http.get("/recipients/fl-1/notifications")).json()
+    mark_newest = f"/recipients/fl-1/notifications/{newest}/read"
+    assert (await http.post(mark_newest, headers=FREELANCER)).json() == {"notification_id": newest, "read": True}
+    inbox = (await http.get("/recipients/fl-1/notifications", headers=FREELANCER)).json()
     assert inbox["unread"] == 1 and inbox["notifications"][0]["read"] is True
-    assert (await http.post(f"/recipients/fl-1/notifications/{newest}/read")).status_code == 200  # idempotent
-    assert (await http.post(f"/recipients/someone-else/notifications/{newest}/read")).status_code == 404
-    assert (await http.post("/recipients/fl-1/notifications/read")).json() == {"marked": 1}
-    assert (await http.get("/recipients/fl-1/notifications")).json()["unread"] == 0
-    (only,) = (await http.get("/recipients/fl-1/notifications?limit=1")).json()["notifications"]
-    assert only["notification_id"] == newest
-    assert (await http.get("/recipients/fl-1/notifications?limit=0")).status_code == 400
-
-
-async def test_a_webhook_subscription_is_refused_without_a_usable_url_and_gets_a_secret_when_none_is_given(http):
-    assert (await http.post("/webhooks", json={"url": "ftp://example.com/hook"})).status_code == 400
-    assert (await http.post("/webhooks", json={"url": "https://x.example/h", "secret": "short"})).status_code == 400
-    assert (await http.post("/webhooks", content=b"{not json")).status_code == 400
-    generated = await http.post("/webhooks", json={"url": "https://x.example/h", "recipient_id": "fl-1"})
-    given = await http.post("/webhooks", json={"url": "https://x.example/h", "secret": "s" * 20})
-    assert generated.status_code == given.status_code == 201
-    assert len(generated.json()["secret"]) >= 32 and generated.json()["recipient_id"] == "fl-1"
-    assert "secret" not in given.json() and given.json()["recipient_id"] is None
+    assert (await http.post(mark_newest, headers=FREELANCER)).status_code == 200  # idempotent
+    assert (await http.post("/recipients/fl-1/notifications/no-such-id/read", headers=FREELANCER)).status_code == 404
+    assert (await http.post("/recipients/fl-1/notifications/read", headers=FREELANCER)).json() == {"marked": 1}
+    assert (await http.get("/recipients/fl-1/notifications", headers=FREELANCER)).json()["unread"] == 0
+    only_one = await http.get("/recipients/fl-1/notifications?limit=1", headers=FREELANCER)
+    assert [n["notification_id"] for n in only_one.json()["notifications"]] == [newest]
+    for bad in ("0", "501", "-1", "x", "\u00b2", "1e3", "9" * 30):
+        answer = await http.get("/recipients/fl-1/notifications", params={"limit": bad}, headers=FREELANCER)
+        assert answer.status_code == 400 and answer.json()["error"] == "bad_request", bad
 
 
 def flaky(failures: int, seen: list[httpx.Request]) -> httpx.MockTransport:
@@ -143,58 +124,68 @@ async def deliver_until_quiet(dispatcher: WebhookDispatcher, client: httpx.Async
         await asyncio.sleep(0.01)
 
 
-async def test_a_webhook_is_retried_with_back_off_then_delivered_once_and_signed(notification_store, http):
-    secret = "a-secret-of-the-subscriber"
-    await http.post("/webhooks", json={"url": "http://hooks.example/in", "recipient_id": "fl-1", "secret": secret})
+async def subscribe(http: httpx.AsyncClient, url: str, recipient_id: str | None = None) -> dict:
+    body = {"url": url} if recipient_id is None else {"url": url, "recipient_id": recipient_id}
+    answer = await http.post("/webhooks", json=body, headers=OPERATOR)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+async def test_a_webhook_is_retried_with_back_off_then_delivered_once_and_signed(notification_store, http, targets):
+    secret = (await subscribe(http, "https://hooks.example/in", "fl-1"))["secret"]
     contract = ContractStory("c-1", "client-1", "fl-1")
     await take(notification_store, contract.opened(), contract.paused())
     (record,) = await published(notification_store)
     assert record["data"]["channels"] == ["in_app", "webhook"]
 
     seen: list[httpx.Request] = []
-    dispatcher = WebhookDispatcher(notification_store, DeliveryPolicy(max_attempts=5, retry_base_seconds=0.01))
+    dispatcher = WebhookDispatcher(notification_store, DeliveryPolicy(max_attempts=5, retry_base_seconds=0.01), targets)
     async with httpx.AsyncClient(transport=flaky(2, seen)) as client:
         await deliver_until_quiet(dispatcher, client)
     assert len(seen) == 3 and dispatcher.delivered == 1
     assert [request.headers["X-Webhook-Attempt"] for request in seen] == ["1", "2", "3"]
     last = seen[-1]
-    assert verify(secret, last.content, last.headers[SIGNATURE_HEADER])
-    assert json.loads(last.content)["data"]["notification_id"] == last.headers["X-Webhook-Id"]
+    # sent to the address that was checked, named as subscribed
+    assert last.url == httpx.URL(f"https://{PUBLIC}/in") and last.headers["host"] == "hooks.example"
+    assert last.extensions["sni_hostname"] == "hooks.example"
+    assert Webhook(secret).verify(last.content, dict(last.headers)) == json.loads(last.content)
+    assert json.loads(last.content)["data"]["notification_id"] == last.headers["webhook-id"]
     assert json.loads(last.content)["id"] == record["id"]
+    assert not any(name.lower().startswith("x-signature") for name in last.headers)
 
 
-async def test_a_webhook_that_keeps_failing_is_dead_lettered_after_the_last_attempt(notification_store, http):
-    await http.post("/webhooks", json={"url": "http://down.example/in"})  # every recipient
+async def test_a_webhook_that_keeps_failing_is_dead_lettered_after_the_last_attempt(notification_store, http, targets):
+    await subscribe(http, "https://down.example/in")  # every recipient
     contract = ContractStory("c-1", "client-1", "fl-1")
     await take(notification_store, contract.opened(), contract.paused())
 
     seen: list[httpx.Request] = []
-    dispatcher = WebhookDispatcher(notification_store, DeliveryPolicy(max_attempts=3, retry_base_seconds=0.01))
+    dispatcher = WebhookDispatcher(notification_store, DeliveryPolicy(max_attempts=3, retry_base_seconds=0.01), targets)
     async with httpx.AsyncClient(transport=flaky(1000, seen)) as client:
         await deliver_until_quiet(dispatcher, client)
     assert len(seen) == 3 and dispatcher.dead_lettered == 1
-    (dead,) = (await http.get("/webhooks/dead-letters")).json()["dead_letters"]
+    (dead,) = (await http.get("/webhooks/dead-letters", headers=OPERATOR)).json()["dead_letters"]
     assert dead["recipient_id"] == "fl-1" and dead["attempts"] == 3 and dead["last_error"] == "HTTP 500"
-    assert dead["url"] == "http://down.example/in"
+    assert dead["url"] == "https://down.example/in" and "secret" not in dead
 
 
-async def test_an_unreachable_webhook_is_an_outcome_like_any_other(notification_store, http):
-    await http.post("/webhooks", json={"url": "http://unreachable.example/in"})
+async def test_an_unreachable_webhook_is_an_outcome_like_any_other(notification_store, http, targets):
+    await subscribe(http, "https://unreachable.example/in")
     contract = ContractStory("c-1", "client-1", "fl-1")
     await take(notification_store, contract.opened(), contract.paused())
 
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
-    dispatcher = WebhookDispatcher(notification_store, DeliveryPolicy(max_attempts=2, retry_base_seconds=0.01))
+    dispatcher = WebhookDispatcher(notification_store, DeliveryPolicy(max_attempts=2, retry_base_seconds=0.01), targets)
     async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
         await deliver_until_quiet(dispatcher, client)
-    (dead,) = (await http.get("/webhooks/dead-letters")).json()["dead_letters"]
+    (dead,) = (await http.get("/webhooks/dead-letters", headers=OPERATOR)).json()["dead_letters"]
     assert dead["last_error"].startswith("ConnectError")
 
 
 async def test_a_delivery_claimed_by_one_worker_is_not_taken_by_another(notification_store, http):
-    await http.post("/webhooks", json={"url": "http://hooks.example/in"})
+    await subscribe(http, "https://hooks.example/in")
     contract = ContractStory("c-1", "client-1", "fl-1")
     await take(notification_store, contract.opened(), contract.paused())
     async with notification_store.reading() as connection:
