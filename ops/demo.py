@@ -5,6 +5,8 @@ pause; new time is refused; everyone is told (the freelancers without billing de
 client also pauses one contract; the payment method is updated; one contract resumes, the other
 stays paused until the client resumes it; time is accepted again. Each step waits for its
 outcome on the real topics and the timeline of everything that happened is printed as it happens.
+On the way a freelancer reads their inbox over notification's HTTP API with their own token (a
+development token, ops.dev_tokens), and a request without one is refused.
 """
 
 import asyncio
@@ -15,9 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from ops import dev_tokens
 from ops.operate import billing_event, contract_command, parse_event, publish, time_entry
 from ops.timeline import Filter, summary
 from shared.topics import BILLING_EVENTS, CONTRACT_COMMANDS, MAIN_TOPICS, TIME_ENTRIES_SUBMITTED, partitions_of
@@ -100,8 +104,11 @@ def notice(kind: str, recipient: str) -> Callable[[str, Event], bool]:
     return of_type("notification.created", kind=kind, recipient_id=recipient)
 
 
-async def play(bootstrap: str, say: Callable[[str], None] = print) -> list[tuple[str, Event]]:
-    """Play the story; raises StoryFailed at the first outcome that does not come. Returns the timeline."""
+async def play(
+    bootstrap: str, say: Callable[[str], None] = print, notification_url: str | None = None
+) -> list[tuple[str, Event]]:
+    """Play the story; raises StoryFailed at the first outcome that does not come. Returns the timeline.
+    With `notification_url`, a freelancer also reads their inbox over HTTP with a token."""
     run = uuid.uuid4().hex[:6]
     client, alice, bob = f"client-{run}", f"alice-{run}", f"bob-{run}"
     design, backend = f"design-{run}", f"backend-{run}"
@@ -141,6 +148,9 @@ async def play(bootstrap: str, say: Callable[[str], None] = print) -> list[tuple
         await watch.expect("the client's billing notice", notice("billing_action_required", client))
         for freelancer in (alice, bob):
             await watch.expect(f"{freelancer}'s pause notice", notice("contract_paused", freelancer))
+        if notification_url:
+            step(f"{alice} opens her inbox in the app (HTTP, with her own token)")
+            await _read_inbox_over_http(notification_url, alice, bob, say)
 
         step(f"{alice} tries to log time during the pause")
         await log_time(design, alice, 0.5, 20)
@@ -182,6 +192,33 @@ async def play(bootstrap: str, say: Callable[[str], None] = print) -> list[tuple
         return watch.events
 
 
+async def _read_inbox_over_http(base_url: str, freelancer: str, other: str, say: Callable[[str], None]) -> None:
+    """The freelancer reads their own notices, without billing specifics; without a token, or for
+    someone else's inbox, the API refuses."""
+    inbox = f"{base_url}/recipients/{freelancer}/notifications"
+    async with httpx.AsyncClient(timeout=10) as http:
+        own = await http.get(inbox, headers=dev_tokens.headers(freelancer, "freelancer"))
+        anonymous = await http.get(inbox)
+        others = await http.get(f"{base_url}/recipients/{other}/notifications",
+                                headers=dev_tokens.headers(freelancer, "freelancer"))
+    if own.status_code != 200:
+        raise StoryFailed(f"{freelancer} could not read her inbox: {own.status_code} {own.text[:200]}")
+    notices = own.json()["notifications"]
+    if not any(n["kind"] == "contract_paused" for n in notices):
+        raise StoryFailed(f"{freelancer}'s inbox has no pause notice: {[n['kind'] for n in notices]}")
+    for n in notices:
+        if leaked := [word for word in BILLING_WORDS if word in f"{n['title']} {n['body']}".lower()]:
+            raise StoryFailed(f"{freelancer}'s inbox mentions {leaked}: {n['title']!r}")
+    say(f"  GET /recipients/{freelancer}/notifications with her token: {own.status_code}, "
+        f"{own.json()['unread']} unread, newest: {notices[0]['title']!r} (no billing specifics)")
+    if anonymous.status_code != 401:
+        raise StoryFailed(f"the inbox answered {anonymous.status_code} to a request without a token")
+    say(f"  the same request without a token: {anonymous.status_code} {anonymous.json().get('error')}")
+    if others.status_code not in (403, 404):
+        raise StoryFailed(f"{freelancer} read {other}'s inbox: {others.status_code}")
+    say(f"  {freelancer}'s token on {other}'s inbox: {others.status_code} {others.json().get('error')}")
+
+
 def _freelancers_heard_no_billing_details(events: list[tuple[str, Event]], freelancers: set[str]) -> None:
     for _topic, event in events:
         data = event["data"]
@@ -201,10 +238,19 @@ class _Steps:
         self._say(f"\n{self._number}. {text}")
 
 
-def main(bootstrap: str) -> int:
+def main(bootstrap: str, notification_url: str) -> int:
     try:
-        asyncio.run(play(bootstrap))
+        dev_tokens.current_secret()
+    except dev_tokens.NoSecret as missing:
+        print(f"contract-pause demo: {missing}")
+        return 1
+    try:
+        asyncio.run(play(bootstrap, notification_url=notification_url))
     except StoryFailed as failure:
         print(f"\nThe story did not play out: {failure}")
+        return 1
+    except httpx.TransportError as error:
+        print(f"\nThe story did not play out: notification's API at {notification_url} does not answer "
+              f"({type(error).__name__}); is `contract-pause run` running?")
         return 1
     return 0

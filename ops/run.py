@@ -1,10 +1,14 @@
 """`contract-pause run`: a broker, the topics and every service on one machine, without Docker.
 
 Each service under services/<name>/ (a folder with __main__.py) runs as its own
-process, `python -m services.<name>`, with KAFKA_BOOTSTRAP_SERVERS and HTTP_PORT
-8081, 8082, ... in name order. Their output is interleaved line by line behind a
-coloured service name, as docker compose does. Ctrl-C or SIGTERM stops the
-services (SIGTERM, SIGKILL after 10 s), then the broker.
+process, `python -m services.<name>`, with KAFKA_BOOTSTRAP_SERVERS, HTTP_PORT
+8081, 8082, ... in name order, and AUTH_JWT_SECRET (the development key of
+ops.dev_tokens, which `contract-pause token` signs with). Their output is
+interleaved line by line behind a coloured service name, as docker compose does.
+A service that dies is started again after 1 s, 2 s, 4 s ... (at most 30 s; from
+1 s again once it has stayed up a minute), unless it refused its configuration
+(exit code 2: starting again cannot help). Ctrl-C or SIGTERM stops the services
+(SIGTERM, SIGKILL after 10 s), then the broker.
 """
 
 from __future__ import annotations
@@ -22,11 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from ops import kafka_local
+from ops import dev_tokens, kafka_local
 
 SERVICES_DIR = kafka_local.REPO_ROOT / "services"
 FIRST_HTTP_PORT = 8081
 SERVICE_STOP_TIMEOUT_SECONDS = 10.0
+FIRST_RESTART_DELAY_SECONDS = 1.0
+MAX_RESTART_DELAY_SECONDS = 30.0
+STABLE_AFTER_SECONDS = 60.0  # a service up this long that dies is restarted at once again
+EXIT_CONFIGURATION_ERROR = 2  # shared.settings: starting again cannot fix it
 _COLOURS = ("36", "33", "32", "35", "34", "91", "96", "93")
 
 
@@ -39,6 +47,11 @@ def discover_services(services_dir: Path = SERVICES_DIR) -> list[str]:
 
 def display_name(module_name: str) -> str:
     return module_name.replace("_", "-")
+
+
+def assigned_http_ports(services_dir: Path = SERVICES_DIR) -> dict[str, int]:
+    """The HTTP port `run` gives each service: 8081, 8082, ... in name order."""
+    return {display_name(module): FIRST_HTTP_PORT + index for index, module in enumerate(discover_services(services_dir))}
 
 
 class Console:
@@ -72,21 +85,37 @@ class ServiceProcess:
     process: subprocess.Popen[bytes] | None = None
     reader: threading.Thread | None = None
     reported_exit: bool = False
+    started_at: float = 0.0
+    restart_delay: float = FIRST_RESTART_DELAY_SECONDS
+    restart_at: float | None = None
     name: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.name = display_name(self.module)
+
+    @property
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", f"services.{self.module}"]
+
+    def next_restart_delay(self, now: float) -> float:
+        """1 s, 2 s, 4 s ... up to 30 s while it keeps dying; 1 s again after a stable stretch."""
+        if now - self.started_at >= STABLE_AFTER_SECONDS:
+            self.restart_delay = FIRST_RESTART_DELAY_SECONDS
+        delay = self.restart_delay
+        self.restart_delay = min(delay * 2, MAX_RESTART_DELAY_SECONDS)
+        return delay
 
 
 class Runner:
     def __init__(self, kafka_port: int, console_stream: IO[str] = sys.stdout) -> None:
         self.kafka_port = kafka_port
         self.services = [
-            ServiceProcess(module, FIRST_HTTP_PORT + index) for index, module in enumerate(discover_services())
+            ServiceProcess(module, assigned_http_ports()[display_name(module)]) for module in discover_services()
         ]
         self.console = Console(["kafka", *(service.name for service in self.services)], console_stream)
         self.broker: kafka_local.LocalKafka | None = None
         self.bootstrap_servers = ""
+        self.auth_secret = ""
         self._stopping = threading.Event()
         self._signals = 0
 
@@ -156,33 +185,41 @@ class Runner:
             self.console.say(f"no services yet (no {SERVICES_DIR.name}/<name>/__main__.py); the broker runs alone")
         elif self.broker is not None and "DATABASE_URL" not in os.environ:
             self.console.say(f"service stores: {self.broker.workdir / 'stores'} (fresh, like the broker)")
-        preexec = kafka_local.die_with_parent()
+        self.auth_secret = dev_tokens.ensure_secret()
+        if self.services and not os.environ.get("AUTH_JWT_SECRET"):
+            self.console.say(f"HTTP APIs take tokens signed with the development key in {dev_tokens.secret_file()}: "
+                             "`contract-pause token --as <id> --role <role>` makes one")
         for service in self.services:
-            environment = {
-                "LOG_FORMAT": "console",  # people read this output; JSON when they ask for it
-                **os.environ,
-                **self._store_for(service),
-                "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
-                "HTTP_PORT": str(service.http_port),
-                "PYTHONUNBUFFERED": "1",
-            }
-            service.process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{service.module}"],
-                env=environment,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                # Own session: Ctrl-C reaches only us, and we stop services in order.
-                start_new_session=True,
-                preexec_fn=preexec,
-            )
-            service.reader = threading.Thread(
-                target=self._relay_output, args=(service,), name=f"{service.name}-output", daemon=True
-            )
-            service.reader.start()
-            self.console.say(
-                f"{service.name}: pid {service.process.pid}, http://127.0.0.1:{service.http_port}"
-            )
+            self._start(service)
+            self.console.say(f"{service.name}: pid {service.process.pid}, http://127.0.0.1:{service.http_port}")
+
+    def _start(self, service: ServiceProcess) -> None:
+        environment = {
+            "LOG_FORMAT": "console",  # people read this output; JSON when they ask for it
+            **os.environ,
+            **self._store_for(service),
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "HTTP_PORT": str(service.http_port),
+            "AUTH_JWT_SECRET": self.auth_secret,
+            "PYTHONUNBUFFERED": "1",
+        }
+        service.process = subprocess.Popen(
+            service.command,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            # Own session: Ctrl-C reaches only us, and we stop services in order.
+            start_new_session=True,
+            preexec_fn=kafka_local.die_with_parent(),
+        )
+        service.started_at = time.monotonic()
+        service.reported_exit = False
+        service.restart_at = None
+        service.reader = threading.Thread(
+            target=self._relay_output, args=(service,), name=f"{service.name}-output", daemon=True
+        )
+        service.reader.start()
 
     def _store_for(self, service: ServiceProcess) -> dict[str, str]:
         """A broker started here lives only as long as this run, so the services' stores do too:
@@ -203,12 +240,21 @@ class Runner:
             if self.services:
                 self.console.say("every service answers GET /health and /metrics on its port; in another terminal "
                                  "`contract-pause demo` plays the story, `contract-pause tail` follows the topics")
-        while not self._stopping.wait(0.5):
+        while not self._stopping.wait(0.2):
+            now = time.monotonic()
             for service in self._exited_services():
                 service.reported_exit = True
-                self.console.say(
-                    f"{service.name} exited unexpectedly with code {service.process.returncode}; the others keep running"
-                )
+                code = service.process.returncode
+                if code == EXIT_CONFIGURATION_ERROR:
+                    self.console.say(f"{service.name} refused its configuration (exit code {code}); not restarting it, "
+                                     "the others keep running")
+                    continue
+                delay = service.next_restart_delay(now)
+                service.restart_at = now + delay
+                self.console.say(f"{service.name} exited unexpectedly with code {code}; restarting it in {delay:g} s")
+            for service in self.services:
+                if service.restart_at is not None and now >= service.restart_at:
+                    self._start(service)
             if self.broker is not None and not self.broker.is_running():
                 self.console.say("the Kafka broker exited unexpectedly; stopping")
                 return

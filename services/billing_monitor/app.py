@@ -2,10 +2,10 @@
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from services.billing_monitor.handlers import on_billing_fact
 from services.billing_monitor.store import load_standing, standing_to_json, tables
+from shared.auth import caller, refuse
 from shared.events.billing import BILLING_EVENT, BillingProblemEvent
 from shared.service import Service, run
 from shared.settings import BaseServiceSettings
@@ -22,14 +22,16 @@ def build(settings: Settings) -> Service:
     service.produces(BILLING_PROBLEMS, BillingProblemEvent, "A client's billing problem opened or resolved, only on a change; keyed by client_id.")
 
     async def client_standing(request: Request) -> Response:
-        """What support sees: the client's open problems with the text the client was given."""
+        """The client's open problems with the text the client was given: for the client and support."""
         client_id = request.path_params["client_id"]
+        if not caller(request).is_("client", client_id) and caller(request).role != "support":
+            raise refuse(403, "a client sees only their own billing problems")
         async with service.store.reading() as connection:
             standing = await load_standing(connection, client_id)
         body = {"client_id": client_id, "open_problems": standing.open_kinds, **standing_to_json(standing)}
         return JSONResponse(body)
 
-    service.routes.append(Route("/clients/{client_id}/billing-problems", client_standing))
+    service.api("/clients/{client_id}/billing-problems", client_standing, allow={"client", "support"})
     return service
 
 

@@ -1,10 +1,10 @@
 """contract-state wiring: what it consumes, its HTTP API, its process entry point."""
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import Response
 
 from services.contract_state import handlers, store
+from shared.auth import caller, refuse
 from shared.events.billing import BILLING_PROBLEM_EVENT
 from shared.events.contracts import CONTRACT_COMMAND, ContractEvent
 from shared.service import Service, run
@@ -23,14 +23,17 @@ def build(settings: Settings) -> Service:
     service.produces(CONTRACT_EVENTS, ContractEvent, "Every contract after each change, and refused commands; keyed by contract_id.")
 
     async def contract(request: Request) -> Response:
-        """GET /contracts/{contract_id}: the contract as `contracts.events` last described it."""
+        """GET /contracts/{contract_id}: the contract as `contracts.events` last described it, to its
+        client, its freelancer and support. To anyone else it does not exist: the same 404 as unknown."""
         async with service.store.reading() as connection:
             found = await store.load_contract(connection, request.path_params["contract_id"], for_update=False)
-        if found is None:
-            return JSONResponse({"error": "unknown_contract"}, status_code=404)
+        who = caller(request)
+        if found is None or not (who.role == "support" or who.is_("client", found.client_id)
+                                 or who.is_("freelancer", found.freelancer_id)):
+            raise refuse(404, "no such contract")
         return Response(found.snapshot().model_dump_json(exclude_none=True), media_type="application/json")
 
-    service.routes.append(Route("/contracts/{contract_id}", contract))
+    service.api("/contracts/{contract_id}", contract, allow={"client", "freelancer", "support"})
     return service
 
 

@@ -3,23 +3,23 @@
 HTTP answers (same rules and store as the Kafka path; a verdict is also published on `time.entries`):
   POST /time-entries   201 accepted, 409 rejected, 422 malformed. Resubmitting an entry_id answers its
                        first verdict again: 200 if it was accepted (nothing new was created), 409 if rejected.
+                       Only a freelancer, only as themselves (freelancer_id is the token's sub, else 403).
   GET /contracts/{contract_id}/time-entries   every entry recorded for the contract, accepted and
-                       rejected, latest work first; payment_protection is `revoked` once revoked.
+                       rejected, latest work first; payment_protection is `revoked` once revoked. For the
+                       contract's client and freelancer (as `contracts.events` named them) and support;
+                       to anyone else the contract does not exist (404).
 """
 
-import json
 import uuid
 from datetime import UTC, datetime
 
-from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from services.time_tracking import handlers, store
 from services.time_tracking.domain import RecordedEntry
+from shared.auth import Caller, caller, refuse
 from shared.events.contracts import CONTRACT_EVENT
-from shared.events.decoding import describe
 from shared.events.envelope import DERIVED_ID_NAMESPACE
 from shared.events.time_entries import (
     TIME_ENTRY_SUBMISSION,
@@ -27,6 +27,7 @@ from shared.events.time_entries import (
     TimeEntrySubmitted,
     TimeEntrySubmittedData,
 )
+from shared.http import json_body
 from shared.service import Service, run
 from shared.settings import BaseServiceSettings
 from shared.topics import CONTRACT_EVENTS, TIME_ENTRIES, TIME_ENTRIES_SUBMITTED
@@ -47,13 +48,9 @@ def build(settings: Settings) -> Service:
                      "Verdicts on submitted time and revoked payment protection; keyed by contract_id.")
 
     async def submit_time_entry(request: Request) -> Response:
-        try:
-            body = json.loads(await request.body())
-            data = TimeEntrySubmittedData.model_validate(body)
-        except json.JSONDecodeError:
-            return _invalid("the body is not JSON")
-        except ValidationError as error:
-            return _invalid(describe(error))
+        data: TimeEntrySubmittedData = await json_body(request, TimeEntrySubmittedData)
+        if data.freelancer_id != caller(request).subject:
+            raise refuse(403, "a freelancer submits time only as themselves")
         async with service.store.transaction() as tx:
             recording = await handlers.submit(tx, _as_submission(data))
         service.relay.wake()
@@ -67,11 +64,14 @@ def build(settings: Settings) -> Service:
     async def time_entries_of_contract(request: Request) -> Response:
         contract_id = request.path_params["contract_id"]
         async with service.store.reading() as connection:
+            if not _may_read(caller(request), await store.parties_of(connection, contract_id)):
+                raise refuse(404, "no such contract")
             entries = await store.entries_of_contract(connection, contract_id)
         return JSONResponse({"contract_id": contract_id, "entries": [_listed(entry) for entry in entries]})
 
-    service.routes.append(Route("/time-entries", submit_time_entry, methods=["POST"]))
-    service.routes.append(Route("/contracts/{contract_id}/time-entries", time_entries_of_contract, methods=["GET"]))
+    service.api("/time-entries", submit_time_entry, allow={"freelancer"}, methods=("POST",))
+    service.api("/contracts/{contract_id}/time-entries", time_entries_of_contract,
+                allow={"freelancer", "client", "support"})
     return service
 
 
@@ -82,8 +82,11 @@ def _as_submission(data: TimeEntrySubmittedData) -> TimeEntrySubmitted:
     return TimeEntrySubmitted.new(data, source=API_SOURCE, time=datetime.now(UTC), event_id=event_id)
 
 
-def _invalid(message: str) -> Response:
-    return JSONResponse({"status": "invalid", "error": message}, 422)
+def _may_read(who: Caller, parties: tuple[str, str] | None) -> bool:
+    """Support reads every contract's entries; a client or freelancer only those of their own contracts."""
+    if who.role == "support":
+        return True
+    return parties is not None and (who.is_("client", parties[0]) or who.is_("freelancer", parties[1]))
 
 
 def _listed(entry: RecordedEntry) -> dict[str, object]:

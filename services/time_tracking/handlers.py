@@ -81,6 +81,8 @@ async def on_contract_event(tx: Transaction, event: ContractEvent) -> None:
         return  # a refused command changed nothing and carries no snapshot
     contract_id = event.data.contract_id
     version = ContractVersion.of(event.data)
+    # Before the duplicate check: a store older than the parties table learns them from a replay too.
+    await store.add_parties(tx.connection, contract_id, event.data.client_id, event.data.freelancer_id)
     history = await store.load_history(tx.connection, contract_id)
     if history.knows(version.version):
         log.info("contract version already known", contract_id=contract_id, version=version.version)

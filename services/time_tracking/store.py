@@ -1,4 +1,5 @@
-"""time-tracking's own tables: every contract version it has seen, and every entry_id with its verdict."""
+"""time-tracking's own tables: every contract version it has seen, each contract's parties, and every
+entry_id with its verdict."""
 
 from collections import defaultdict
 from collections.abc import Iterable
@@ -22,6 +23,16 @@ contract_versions = Table(
     Column("changed_at", DateTime(timezone=True), nullable=False),
     Column("freelancer_id", String(200), nullable=False),
     Column("kind", String(20), nullable=False),
+)
+
+# Who may read a contract's entries: its client and freelancer, fixed when it is opened. A table of its
+# own, so stores made before it gain it from create_all and fill it as contract events arrive.
+contract_parties = Table(
+    "contract_parties",
+    tables,
+    Column("contract_id", String(200), primary_key=True),
+    Column("client_id", String(200), nullable=False),
+    Column("freelancer_id", String(200), nullable=False),
 )
 
 time_entries = Table(
@@ -75,6 +86,23 @@ async def add_version(connection: AsyncConnection, contract_id: str, version: Co
             kind=version.kind,
         )
     )
+
+
+async def add_parties(connection: AsyncConnection, contract_id: str, client_id: str, freelancer_id: str) -> None:
+    await connection.execute(
+        insert_ignoring_duplicates(connection, contract_parties).values(
+            contract_id=contract_id, client_id=client_id, freelancer_id=freelancer_id
+        )
+    )
+
+
+async def parties_of(connection: AsyncConnection, contract_id: str) -> tuple[str, str] | None:
+    """(client_id, freelancer_id) of a contract, None while no event about it has arrived."""
+    query = select(contract_parties.c.client_id, contract_parties.c.freelancer_id).where(
+        contract_parties.c.contract_id == contract_id
+    )
+    row = (await connection.execute(query)).first()
+    return None if row is None else (row.client_id, row.freelancer_id)
 
 
 async def load_entries(connection: AsyncConnection, entry_ids: Iterable[str]) -> dict[str, RecordedEntry]:

@@ -5,11 +5,12 @@ import json
 import httpx
 
 from ops.demo import play
+from tests.support import bearer
 
 
 async def test_the_demo_story_plays_out_event_by_event(system):
     lines: list[str] = []
-    timeline = await play(system.bootstrap, say=lines.append)
+    timeline = await play(system.bootstrap, say=lines.append, notification_url=system.services["notification"].url)
     types = [event["type"] for _topic, event in timeline]
 
     # The order that matters to people, read off the real topics.
@@ -32,6 +33,32 @@ async def test_the_demo_story_plays_out_event_by_event(system):
     assert len(blocked) == len({tuple(n["contract_ids"]) for n in blocked}), "one blocked notice per contract and pause"
     assert not any("protection_revoked" in t for t in types)
     assert any("Done in" in line for line in lines)
+    assert any("without a token: 401" in line for line in lines), "the demo showed the inbox refusing strangers"
+    await _each_api_answers_the_parties_of_the_story(system, timeline)
+
+
+async def _each_api_answers_the_parties_of_the_story(system, timeline) -> None:  # noqa: ANN001
+    """Over real HTTP, on the story's own contract: its people are answered, others are refused."""
+    opened = next(e["data"] for _, e in timeline if e["type"] == "contract.opened")
+    contract, client, freelancer = opened["contract_id"], opened["client_id"], opened["freelancer_id"]
+    urls = {name: service.url for name, service in system.services.items()}
+    asks = [
+        (f"{urls['contract-state']}/contracts/{contract}", bearer(client, "client"), 200),
+        (f"{urls['contract-state']}/contracts/{contract}", bearer(freelancer, "freelancer"), 200),
+        (f"{urls['contract-state']}/contracts/{contract}", bearer("someone-else", "freelancer"), 404),
+        (f"{urls['time-tracking']}/contracts/{contract}/time-entries", bearer(freelancer, "freelancer"), 200),
+        (f"{urls['time-tracking']}/contracts/{contract}/time-entries", bearer(client, "client"), 200),
+        (f"{urls['time-tracking']}/contracts/{contract}/time-entries", bearer("someone-else", "client"), 404),
+        (f"{urls['billing-monitor']}/clients/{client}/billing-problems", bearer(client, "client"), 200),
+        (f"{urls['billing-monitor']}/clients/{client}/billing-problems", bearer("support-1", "support"), 200),
+        (f"{urls['billing-monitor']}/clients/{client}/billing-problems", bearer(freelancer, "freelancer"), 403),
+        (f"{urls['billing-monitor']}/clients/{client}/billing-problems", {}, 401),
+    ]
+    async with httpx.AsyncClient(timeout=5) as http:
+        for url, headers, status in asks:
+            answer = await http.get(url, headers=headers)
+            assert answer.status_code == status, (url, answer.text)
+            assert answer.headers["content-type"].startswith("application/json"), url
 
 
 async def test_every_service_reports_health_and_metrics(system):

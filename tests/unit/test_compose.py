@@ -65,6 +65,14 @@ def test_service_runs_its_module_against_compose_kafka(compose: dict[str, Any], 
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_api_listens_in_the_container_and_needs_the_key_from_the_environment(compose: dict[str, Any], name: str) -> None:
+    env = environment(compose["services"][name])
+    assert env["HTTP_HOST"] == "0.0.0.0"
+    # `${VAR:?message}`: compose stops with the message when the variable is unset or empty.
+    assert re.fullmatch(r"\$\{AUTH_JWT_SECRET:\?[^}]+\}", env["AUTH_JWT_SECRET"]), env["AUTH_JWT_SECRET"]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
 def test_service_healthcheck_asks_its_health_endpoint(compose: dict[str, Any], name: str) -> None:
     test = compose["services"][name]["healthcheck"]["test"]
     assert test[0] in ("CMD", "CMD-SHELL")

@@ -7,12 +7,11 @@ import time
 from uuid import uuid4
 
 import httpx
-from starlette.applications import Starlette
 
 from services.billing_monitor.domain import ClientStanding, ProblemChange, apply_billing_fact
 from shared.events.billing import BillingEvent
 from shared.service import Service
-from tests.support import TopicReader
+from tests.support import TopicReader, bearer
 
 
 def new_client() -> str:
@@ -48,11 +47,16 @@ def oracle(facts: list[BillingEvent]) -> tuple[ClientStanding, list[ProblemChang
 
 
 async def standing_over_http(service: Service, client_id: str) -> dict:
-    transport = httpx.ASGITransport(app=Starlette(routes=service.routes))
-    async with httpx.AsyncClient(transport=transport, base_url="http://billing-monitor") as http:
-        response = await http.get(f"/clients/{client_id}/billing-problems")
+    """The standing as the client themselves reads it."""
+    response = await billing_problems_over_http(service, client_id, bearer(client_id, "client"))
     assert response.status_code == 200
     return response.json()
+
+
+async def billing_problems_over_http(service: Service, client_id: str, headers: dict[str, str]) -> httpx.Response:
+    transport = httpx.ASGITransport(app=service.http_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://billing-monitor") as http:
+        return await http.get(f"/clients/{client_id}/billing-problems", headers=headers)
 
 
 async def wait_for_standing(service: Service, client_id: str, expected: dict, timeout: float = 30) -> dict:

@@ -5,10 +5,9 @@ import json
 from uuid import uuid4
 
 import httpx
-from starlette.applications import Starlette
 
 from shared.service import Service
-from tests.support import TopicReader
+from tests.support import TopicReader, bearer
 
 
 def new_id(prefix: str) -> str:
@@ -38,7 +37,8 @@ def summary(events: list[dict]) -> list[tuple]:
     ]
 
 
-async def contract_over_http(service: Service, contract_id: str) -> httpx.Response:
-    transport = httpx.ASGITransport(app=Starlette(routes=service.routes))
+async def contract_over_http(service: Service, contract_id: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    """GET /contracts/{contract_id}, as support unless other headers say who asks."""
+    transport = httpx.ASGITransport(app=service.http_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://contract-state") as http:
-        return await http.get(f"/contracts/{contract_id}")
+        return await http.get(f"/contracts/{contract_id}", headers=bearer("support-1", "support") if headers is None else headers)

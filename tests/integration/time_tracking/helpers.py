@@ -9,7 +9,6 @@ from typing import Any
 from uuid import uuid4
 
 import httpx
-from starlette.applications import Starlette
 
 from services.time_tracking import store
 from shared.events.contracts import (
@@ -95,5 +94,5 @@ async def verdict_on(reader: TopicReader, entry_id: str) -> dict:
 
 
 def http_client(service: Service) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=Starlette(routes=service.routes))
+    transport = httpx.ASGITransport(app=service.http_app())
     return httpx.AsyncClient(transport=transport, base_url="http://time-tracking")

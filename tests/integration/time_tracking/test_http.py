@@ -7,11 +7,19 @@ from services.time_tracking.app import Settings, build
 from shared.events.time_entries import TimeEntrySubmitted
 from shared.topics import CONTRACT_EVENTS, TIME_ENTRIES, TIME_ENTRIES_SUBMITTED
 from tests.integration.time_tracking.helpers import Contract, about, http_client, until_known, verdict_on
-from tests.support import TopicReader, publish, running
+from tests.support import TopicReader, bearer, publish, running
 
 
 def as_json(data) -> dict:  # noqa: ANN001 - submission data
     return data.model_dump(mode="json")
+
+
+def as_freelancer(data) -> dict[str, str]:  # noqa: ANN001 - submission data
+    """The headers of the freelancer the entry names, submitting as themselves."""
+    return bearer(data.freelancer_id, "freelancer")
+
+
+SUPPORT = bearer("support-1", "support")
 
 
 async def test_http_and_kafka_give_the_same_answers_for_the_same_cases(settings_for):
@@ -39,7 +47,8 @@ async def test_http_and_kafka_give_the_same_answers_for_the_same_cases(settings_
             await publish(bootstrap, TIME_ENTRIES_SUBMITTED, [
                 TimeEntrySubmitted.new(data, source="tracker-app", time=datetime.now(UTC)) for data in over_kafka.values()
             ])
-            answers = {name: await http.post("/time-entries", json=as_json(data)) for name, data in over_http.items()}
+            answers = {name: await http.post("/time-entries", json=as_json(data), headers=as_freelancer(data))
+                       for name, data in over_http.items()}
             from_http = {name: await verdict_on(verdicts, data.entry_id) for name, data in over_http.items()}
             from_kafka = {name: await verdict_on(verdicts, data.entry_id) for name, data in over_kafka.items()}
 
@@ -73,12 +82,13 @@ async def test_resubmitting_over_http_answers_the_first_verdict_and_publishes_no
         async with TopicReader.opened(bootstrap, TIME_ENTRIES) as verdicts, http_client(service) as http:
             await publish(bootstrap, CONTRACT_EVENTS, [contract.version(1, "active", 0)])
             await until_known(service, contract.contract_id, 1)
-            first = await http.post("/time-entries", json=as_json(accepted))
+            first = await http.post("/time-entries", json=as_json(accepted), headers=as_freelancer(accepted))
             await publish(bootstrap, CONTRACT_EVENTS, [contract.version(2, "paused", 5)])
             await until_known(service, contract.contract_id, 2)
-            again = await http.post("/time-entries", json=as_json(accepted))  # paused now: the first verdict stands
-            refused_first = await http.post("/time-entries", json=as_json(refused))
-            refused_again = await http.post("/time-entries", json=as_json(refused))
+            # paused now: the first verdict stands
+            again = await http.post("/time-entries", json=as_json(accepted), headers=as_freelancer(accepted))
+            refused_first = await http.post("/time-entries", json=as_json(refused), headers=as_freelancer(refused))
+            refused_again = await http.post("/time-entries", json=as_json(refused), headers=as_freelancer(refused))
             await publish(bootstrap, TIME_ENTRIES_SUBMITTED, [
                 TimeEntrySubmitted.new(accepted, source="tracker-app", time=datetime.now(UTC))
             ])
@@ -96,18 +106,20 @@ async def test_resubmitting_over_http_answers_the_first_verdict_and_publishes_no
 async def test_malformed_requests_get_a_readable_422(settings_for):
     contract = Contract()
     valid = as_json(contract.submission_data(1, 2))
+    freelancer = bearer(contract.freelancer_id, "freelancer")
     async with running(build(settings_for(Settings))) as service, http_client(service) as http:
-        not_json = await http.post("/time-entries", content=b"{entry", headers={"content-type": "application/json"})
-        missing = await http.post("/time-entries", json={k: v for k, v in valid.items() if k != "freelancer_id"})
-        naive = await http.post("/time-entries", json=valid | {"started_at": "2026-01-01T10:00:00"})
-        bad_source = await http.post("/time-entries", json=valid | {"source": "guess"})
-        listed = await http.get(f"/contracts/{contract.contract_id}/time-entries")
+        not_json = await http.post("/time-entries", content=b"{entry", headers=freelancer)
+        missing = await http.post("/time-entries", json={k: v for k, v in valid.items() if k != "freelancer_id"},
+                                  headers=freelancer)
+        naive = await http.post("/time-entries", json=valid | {"started_at": "2026-01-01T10:00:00"}, headers=freelancer)
+        bad_source = await http.post("/time-entries", json=valid | {"source": "guess"}, headers=freelancer)
+        listed = await http.get(f"/contracts/{contract.contract_id}/time-entries", headers=SUPPORT)
     for answer in (not_json, missing, naive, bad_source):
-        assert answer.status_code == 422 and answer.json()["status"] == "invalid"
-    assert "JSON" in not_json.json()["error"]
-    assert "freelancer_id" in missing.json()["error"]
-    assert "started_at" in naive.json()["error"] and "timezone" in naive.json()["error"]
-    assert "source" in bad_source.json()["error"]
+        assert answer.status_code == 422 and answer.json()["error"] == "invalid"
+    assert "JSON" in not_json.json()["detail"]
+    assert "freelancer_id" in missing.json()["detail"]
+    assert "started_at" in naive.json()["detail"] and "timezone" in naive.json()["detail"]
+    assert "source" in bad_source.json()["detail"]
     assert listed.json() == {"contract_id": contract.contract_id, "entries": []}, "nothing was recorded"
 
 
@@ -120,7 +132,7 @@ async def test_the_list_shows_what_was_recorded_latest_work_first_with_revocatio
         async with TopicReader.opened(bootstrap, TIME_ENTRIES) as verdicts, http_client(service) as http:
             await publish(bootstrap, CONTRACT_EVENTS, [contract.version(1, "active", 0)])
             await until_known(service, contract.contract_id, 1)
-            await http.post("/time-entries", json=as_json(early))
+            await http.post("/time-entries", json=as_json(early), headers=as_freelancer(early))
             await publish(bootstrap, TIME_ENTRIES_SUBMITTED, [
                 TimeEntrySubmitted.new(data, source="tracker-app", time=datetime.now(UTC)) for data in (late, refused)
             ])
@@ -128,7 +140,8 @@ async def test_the_list_shows_what_was_recorded_latest_work_first_with_revocatio
             await publish(bootstrap, CONTRACT_EVENTS, [contract.version(2, "paused", 4)])  # learned late
             await verdicts.wait_for(lambda e: e["type"] == "time_entry.protection_revoked"
                                     and e["data"]["entry_id"] == late.entry_id)
-            listed = await http.get(f"/contracts/{contract.contract_id}/time-entries")
+            listed = await http.get(f"/contracts/{contract.contract_id}/time-entries",
+                                    headers=bearer(contract.client_id, "client"))
     assert listed.status_code == 200
     entries = listed.json()["entries"]
     assert [(e["entry_id"], e["status"]) for e in entries] == [
