@@ -326,11 +326,10 @@ TIME_FIELDS = {"time", "opened_at", "resolved_at", "changed_at", "started_at", "
 
 
 @st.composite
-def hostile(draw: st.DrawFn, topic: str, keys: list[str]) -> Draft:
-    """A valid event of the topic, broken in one way (or left valid)."""
+def hostile(draw: st.DrawFn, topic: str, keys: list[str], category: str | None = None) -> Draft:
+    """A valid event of the topic, broken in one way (`category`, drawn when not given), or left valid."""
     event = draw(VALID[topic](keys))
-    category = draw(st.sampled_from(CATEGORIES))
-    return _break(draw, topic, event, category)
+    return _break(draw, topic, event, category or draw(st.sampled_from(CATEGORIES)))
 
 
 def _break(draw: st.DrawFn, topic: str, event: dict, category: str) -> Draft:  # noqa: C901 - one case per category
@@ -556,19 +555,32 @@ def canary(topic: str, key: str, serial: int, run: str) -> Input:
 
 
 def draw_drafts(topic: str, keys: list[str], count: int, seed_value: int) -> list[Draft]:
-    """`count` hostile drafts for a topic, drawn by hypothesis (reproducible from `seed_value`)."""
-    drawn: list[Draft] = []
+    """`count` hostile drafts for a topic, drawn by hypothesis (reproducible from `seed_value`), every
+    category in turn so that a small draw still covers each one (valid events twice as often)."""
+    rotation = ("valid", *CATEGORIES)
+    rounds = -(-count // len(rotation))
+    queues = {category: iter(_draw(hostile(topic, keys, category), rounds * rotation.count(category),
+                                   seed_value + index))
+              for index, category in enumerate(CATEGORIES)}
+    mixed: list[Draft] = []
+    for _ in range(rounds):
+        mixed += [draft for category in rotation if (draft := next(queues[category], None)) is not None]
+    return mixed[:count]
+
+
+def _draw(strategy: st.SearchStrategy[Draft], wanted: int, seed_value: int) -> list[Draft]:
+    found: list[Draft] = []
 
     @seed(seed_value)
-    @settings(max_examples=count * 3, database=None, deadline=None, phases=[Phase.generate],
+    @settings(max_examples=wanted * 2, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
-    @given(hostile(topic, keys))
+    @given(strategy)
     def collect(draft: Draft) -> None:
-        if len(drawn) < count:
-            drawn.append(draft)
+        if len(found) < wanted:
+            found.append(draft)
 
     collect()
-    return drawn
+    return found
 
 
 def build_inputs(topic: str, count: int, seed_value: int, run: str, keys_per_topic: int = 6,
