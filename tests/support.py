@@ -110,7 +110,7 @@ class TopicReader:
 @asynccontextmanager
 async def running(service: Service, http: bool = False) -> AsyncIterator[Service]:
     """A service started in this process against the real broker (no HTTP port unless asked;
-    `httpx.ASGITransport(app=Starlette(routes=service.routes))` reaches the routes without one)."""
+    `httpx.ASGITransport(app=service.http_app())` reaches the routes without one)."""
     await service.start(http=http)
     try:
         await wait_until_assigned(service)

@@ -4,14 +4,13 @@ import re
 import time
 
 import httpx
-from starlette.applications import Starlette
 
 from tests.integration.shared.echo import echo_service, opening
 from tests.support import TopicReader, publish, running
 
 
 async def scrape(service) -> str:
-    transport = httpx.ASGITransport(app=Starlette(routes=service.routes))
+    transport = httpx.ASGITransport(app=service.http_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as http:
         response = await http.get("/metrics")
     assert response.status_code == 200
