@@ -74,8 +74,8 @@ async def apply_acls(bootstrap_servers: str, bindings: Iterable[AclBinding], **c
     from aiokafka.errors import for_code
 
     client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, **client_options)
-    await client.bootstrap()
     try:
+        await client.bootstrap()
         node = client.get_random_node()
         bindings = list(bindings)
         responses = await asyncio.gather(*(client.send(node, _create_request(binding)) for binding in bindings))

@@ -181,6 +181,10 @@ def _acls(arguments: argparse.Namespace) -> int:
     except AclRefused as refused:
         print(f"contract-pause acls: the broker refused {refused}", file=sys.stderr)
         return 1
+    except KafkaConnectionError:  # aiokafka says so for a refused login too
+        print(f"contract-pause acls: could not connect and log in to Kafka at {arguments.bootstrap}; check "
+              "KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_* and KAFKA_SSL_CAFILE", file=sys.stderr)
+        return 1
     print(f"applied {created} ACLs at {arguments.bootstrap}", file=sys.stderr)
     return 0
 

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.kafka
 REPO = Path(__file__).parents[3]
 
 
-def _acls_apply(kafka, user: str) -> subprocess.CompletedProcess:
-    environment = {**os.environ, **kafka.client_environment(user)}
+def _acls_apply(kafka, user: str, **settings: str) -> subprocess.CompletedProcess:
+    environment = {**os.environ, **kafka.client_environment(user), **settings}
     return subprocess.run([sys.executable, "-m", "ops.cli", "acls", "--apply", "--input-writer", "producer"],
                           env=environment, cwd=REPO, capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)
@@ -34,3 +34,12 @@ def test_a_service_principal_may_not_change_acls_and_is_told_so_in_one_line(secu
     assert refused.stderr.strip().splitlines() == [refused.stderr.strip()]
     assert "refused" in refused.stderr and "ClusterAuthorizationFailedError" in refused.stderr
     assert secured_kafka.password("billing-monitor") not in refused.stderr + refused.stdout
+
+
+def test_a_wrong_admin_password_ends_with_a_line_naming_the_settings(secured_kafka):
+    refused = _acls_apply(secured_kafka, "admin", KAFKA_SASL_PASSWORD="not-the-password")
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr and "Authentication failed" in refused.stderr  # aiokafka's line
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("contract-pause acls: could not connect and log in") and "KAFKA_SASL_" in last
+    assert "not-the-password" not in refused.stderr
