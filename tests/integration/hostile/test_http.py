@@ -1,0 +1,67 @@
+"""Every route of every service against hostile requests (issue 9): oversized, non-UTF-8, deeply
+nested and overflowing bodies, odd unicode and over-long path parameters, bad query parameters,
+hostile headers and tokens (benchmarks.hostile_http). Each carries a valid token for the right
+person, so the input is what is judged. None may be answered with a 5xx, the cases the design
+names get exactly their status (413, 414, 422, 400, 401), and no log line carries a request body.
+"""
+
+import logging
+import uuid
+
+import pytest
+from structlog.testing import capture_logs
+
+from benchmarks.hostile_http import cases_for, send_all
+from shared import http as shared_http
+from tests.integration.hostile.conftest import APPS
+
+MARKER = f"HOSTILE-BODY-{uuid.uuid4().hex}"
+
+
+@pytest.mark.parametrize("name", list(APPS))
+async def test_no_hostile_request_gets_a_5xx_nor_puts_its_body_in_a_log(four_services, name, capfd, caplog):
+    service = four_services[name]
+    caplog.set_level(logging.DEBUG)
+    # As shared.logs configures a service at LOG_LEVEL=DEBUG: aiosqlite's statement lines stay out.
+    caplog.set_level(logging.INFO, logger="aiosqlite")
+    secret = service.settings.auth_jwt_secret.get_secret_value()
+    cases = cases_for(name, service.routes, secret, MARKER, service.settings.http_max_body_bytes)
+    probe = f"capture-probe-{uuid.uuid4().hex}"
+    with capture_logs() as captured:
+        outcomes = await send_all(service.http_app(), cases)
+        shared_http.log.warning("hostile capture probe", probe=probe)  # the border's own logger
+        logging.getLogger("uvicorn.error").warning("hostile capture probe %s", probe)
+    out, err = capfd.readouterr()
+    logged = "\n".join([out, err, caplog.text, *(repr(record.__dict__) for record in caplog.records),
+                        *(repr(entry) for entry in captured)])
+
+    wrong = [outcome for outcome in outcomes if outcome.wrong]
+    assert not wrong, f"{len(wrong)} of {len(outcomes)} requests answered wrongly:\n" + "\n".join(
+        f"  {o.case.label}: {o.wrong} {o.body[:200]!r}" for o in wrong[:40])
+    assert probe in logged, "the log capture saw nothing: the check below would prove nothing"
+    assert MARKER not in logged, "a log line carries a request body: " + next(
+        line[:500] for line in logged.splitlines() if MARKER in line)
+    assert len(outcomes) > 50
+
+
+async def test_the_design_statuses_on_time_entries(four_services):
+    """The statuses the design names, on the route that takes a body from every tracker app."""
+    service = four_services["time-tracking"]
+    secret = service.settings.auth_jwt_secret.get_secret_value()
+    cases = {case.label: case for case in cases_for("time-tracking", service.routes, secret, MARKER)}
+    named = {
+        "POST /time-entries: body over the limit": 413,
+        "POST /time-entries: body over the limit, streamed": 413,
+        "POST /time-entries: not UTF-8": 422,
+        "POST /time-entries: nested 1,000 deep": 422,
+        "POST /time-entries: started_at = \"0001-01-01T00:00:00+01:00\"": 422,
+        "POST /time-entries: ended_at = \"9999-12-31T23:59:59-01:00\"": 422,
+        "POST /time-entries: path over 2 KiB": 414,
+    }
+    outcomes = await send_all(service.http_app(), [cases[label] for label in named])
+    assert {o.case.label: o.status for o in outcomes} == named
+    notification = four_services["notification"]
+    secret = notification.settings.auth_jwt_secret.get_secret_value()
+    limit = [case for case in cases_for("notification", notification.routes, secret, MARKER)
+             if case.label == "GET /recipients/{recipient_id}/notifications: limit='²'"]
+    assert [o.status for o in await send_all(notification.http_app(), limit)] == [400]
