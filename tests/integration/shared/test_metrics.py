@@ -51,3 +51,4 @@ async def test_consumer_lag_is_non_zero_while_the_service_is_stopped_and_zero_on
     assert f'contract_pause_events_consumed_total{{topic="{commands.name}",type="contract.open"}} 5.0' in metrics
     assert f'contract_pause_events_published_total{{topic="{events.name}",type="contract.opened"}} 5.0' in metrics
     assert "contract_pause_outbox_backlog 0.0" in metrics
+    assert "contract_pause_outbox_parked 0.0" in metrics
