@@ -10,11 +10,14 @@ Pure: state and one input in, the new state and the events to publish out. No I/
   pause's message. Only the client pauses or resumes; the client or the freelancer ends.
 - Every change is version + 1, and `changed_at` never goes backwards.
 - `contracts.events` says `platform`, never why: no problem kind, amount or detail leaves here.
+- Every change is kept in the contract's history with the role of whoever made it: the client or
+  the freelancer by their command, the platform by a billing change, the marketplace by opening it.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Literal
 
 from shared.events.billing import BillingProblemEvent, ProblemKind, ProblemOpened
 from shared.events.contracts import (
@@ -42,6 +45,8 @@ SOURCE = "contract-state"
 PLATFORM: Hold = "platform"
 CLIENT: Hold = "client"
 HOLD_ORDER: tuple[Hold, ...] = (PLATFORM, CLIENT)
+
+ActorRole = Literal["marketplace", "client", "freelancer", "platform"]
 
 
 @dataclass(frozen=True)
@@ -220,6 +225,44 @@ def apply_billing_change(
         changed.append(after)
         events.append(_change_event(contract, after, change, now, discriminator=contract.contract_id))
     return BillingOutcome(new_standing, changed, events)
+
+
+# --- history --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One change of a contract, as its history keeps it."""
+
+    contract_id: str
+    version: int
+    type: str
+    status: ContractStatus
+    holds: tuple[Hold, ...]
+    actor_role: ActorRole
+    changed_at: datetime
+
+
+def history_entry(change: ContractChange, cause: ContractCommand | BillingProblemEvent) -> HistoryEntry:
+    snapshot = change.data
+    return HistoryEntry(
+        contract_id=snapshot.contract_id,
+        version=snapshot.version,
+        type=change.type,
+        status=snapshot.status,
+        holds=tuple(snapshot.holds),
+        actor_role=actor_role(snapshot, cause),
+        changed_at=snapshot.changed_at,
+    )
+
+
+def actor_role(contract: ContractSnapshot, cause: ContractCommand | BillingProblemEvent) -> ActorRole:
+    """Who made a change, by role. Only the contract's parties get past `decide`, so a command's actor is one."""
+    if isinstance(cause, OpenContract):
+        return "marketplace"
+    if isinstance(cause, (PauseContract, ResumeContract, EndContract)):
+        return "client" if cause.data.actor_id == contract.client_id else "freelancer"
+    return "platform"
 
 
 # --- what a change is called --------------------------------------------------------------

@@ -30,6 +30,7 @@ async def on_contract_command(tx: Transaction, command: ContractCommand) -> None
     else:
         log.info(outcome.event.type, contract_id=outcome.event.data.contract_id, status=outcome.event.data.status,
                  holds=outcome.event.data.holds, version=outcome.event.data.version)
+        await store.record_history(tx.connection, [domain.history_entry(outcome.event, command)])
     await tx.emit(CONTRACT_EVENTS, outcome.event)
 
 
@@ -44,6 +45,7 @@ async def on_billing_problem(tx: Transaction, change: BillingProblemEvent) -> No
         return
     await store.save_standing(tx.connection, outcome.standing)
     await store.save_contracts(tx.connection, outcome.contracts)
+    await store.record_history(tx.connection, [domain.history_entry(event, change) for event in outcome.events])
     await tx.emit_all(CONTRACT_EVENTS, outcome.events)
     log.info("platform hold " + ("on" if outcome.standing.has_problems else "off"), client_id=client_id,
              open_contracts=len(contracts), contracts_changed=len(outcome.contracts))

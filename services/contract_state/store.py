@@ -1,4 +1,5 @@
-"""contract-state's tables: contracts (indexed by client, for the billing fan-out) and billing standings.
+"""contract-state's tables: contracts (indexed by client, for the billing fan-out), each contract's
+history of changes, and billing standings.
 
 Rows are read `FOR UPDATE` inside write transactions: on PostgreSQL, with several instances, a
 command and a billing change touching one contract then queue instead of losing an update
@@ -25,8 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from services.contract_state.domain import CLIENT, PLATFORM, BillingStanding, Contract
-from shared.store import upsert
+from services.contract_state.domain import CLIENT, PLATFORM, BillingStanding, Contract, HistoryEntry
+from shared.store import insert_ignoring_duplicates, upsert
 
 tables = MetaData()
 
@@ -46,6 +47,18 @@ contracts = Table(
     Column("changed_at", DateTime(timezone=True), nullable=False),
     # The billing fan-out reads a client's open contracts in one indexed query.
     Index("contracts_by_client", "client_id", "ended"),
+)
+
+contract_history = Table(
+    "contract_history",
+    tables,
+    Column("contract_id", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("type", String(50), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("holds", JSON, nullable=False),
+    Column("actor_role", String(20), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
 )
 
 billing_standings = Table(
@@ -80,6 +93,30 @@ async def save_contracts(connection: AsyncConnection, changed: Sequence[Contract
     if not changed:
         return
     await connection.execute(upsert(connection, contracts), [_row(contract) for contract in changed])
+
+
+async def record_history(connection: AsyncConnection, entries: Sequence[HistoryEntry]) -> None:
+    if not entries:
+        return
+    rows = [
+        {"contract_id": entry.contract_id, "version": entry.version, "type": entry.type, "status": entry.status,
+         "holds": list(entry.holds), "actor_role": entry.actor_role, "changed_at": entry.changed_at}
+        for entry in entries
+    ]
+    await connection.execute(insert_ignoring_duplicates(connection, contract_history), rows)
+
+
+async def history_of(connection: AsyncConnection, contract_id: str) -> list[dict[str, object]]:
+    """Every change of the contract recorded, oldest first."""
+    query = (
+        select(contract_history).where(contract_history.c.contract_id == contract_id)
+        .order_by(contract_history.c.version)
+    )
+    return [
+        {"version": row.version, "type": row.type, "status": row.status, "holds": row.holds,
+         "actor_role": row.actor_role, "changed_at": _utc(row.changed_at).isoformat()}
+        for row in await connection.execute(query)
+    ]
 
 
 async def load_standing(connection: AsyncConnection, client_id: str) -> BillingStanding | None:

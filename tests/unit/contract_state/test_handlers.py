@@ -67,7 +67,10 @@ async def test_a_client_with_1000_open_contracts_is_paused_by_a_handful_of_state
     paused = await published(database)
     assert [e["type"] for e in paused] == ["contract.paused"] * 1000
     assert len({e["id"] for e in paused}) == 1000
-    assert len(statements) <= 5, statements
+    assert len(statements) <= 6, statements  # standing, contracts, history, inbox, outbox: one statement each
+    async with database.reading() as connection:
+        recorded = await connection.scalar(select(func.count()).select_from(store.contract_history))
+    assert recorded == 1000, "each change is in its contract's history"
     async with database.reading() as connection:
         held = await connection.scalar(
             select(func.count()).select_from(store.contracts).where(store.contracts.c.platform_hold.is_(True)))
