@@ -32,6 +32,7 @@ CONTRACT_EVENTS = Topic("contracts.events", key="contract_id", has_dlq=True)
 TIME_ENTRIES_SUBMITTED = Topic("time.entries.submitted", key="contract_id", has_dlq=True)
 TIME_ENTRIES = Topic("time.entries", key="contract_id", has_dlq=True)
 NOTIFICATIONS = Topic("notifications", key="recipient_id")
+SUPPORT_REQUESTS = Topic("support.requests", key="contract_id", has_dlq=True)
 
 MAIN_TOPICS = (
     BILLING_EVENTS,
@@ -41,6 +42,7 @@ MAIN_TOPICS = (
     TIME_ENTRIES_SUBMITTED,
     TIME_ENTRIES,
     NOTIFICATIONS,
+    SUPPORT_REQUESTS,
 )
 ALL_TOPICS = MAIN_TOPICS + tuple(topic.dlq for topic in MAIN_TOPICS if topic.has_dlq)
 
@@ -55,6 +57,7 @@ CONSUMED_BY: dict[Topic, tuple[str, ...]] = {
     CONTRACT_EVENTS: ("time-tracking", "notification"),
     TIME_ENTRIES_SUBMITTED: ("time-tracking",),
     TIME_ENTRIES: ("notification",),
+    SUPPORT_REQUESTS: ("notification",),
 }
 PRODUCED_BY: dict[Topic, str] = {  # one writer per topic
     BILLING_PROBLEMS: "billing-monitor",
@@ -62,8 +65,9 @@ PRODUCED_BY: dict[Topic, str] = {  # one writer per topic
     TIME_ENTRIES: "time-tracking",
     NOTIFICATIONS: "notification",
 }
-# Written by systems outside contract-pause: upstream billing, marketplace and client apps, trackers.
-EXTERNAL_INPUTS = (BILLING_EVENTS, CONTRACT_COMMANDS, TIME_ENTRIES_SUBMITTED)
+# Written by systems outside contract-pause: upstream billing, marketplace and client apps, trackers,
+# and the marketplace apps' "Get Support" button.
+EXTERNAL_INPUTS = (BILLING_EVENTS, CONTRACT_COMMANDS, TIME_ENTRIES_SUBMITTED, SUPPORT_REQUESTS)
 
 
 def consumed_by(service: str) -> tuple[Topic, ...]:

@@ -1,9 +1,11 @@
-"""The HTTP side: each recipient's in-app inbox, and webhook subscriptions with their dead letters.
+"""The HTTP side: each recipient's in-app inbox, the support queue's cases, and webhook subscriptions
+with their dead letters.
 
 Who may call what (DESIGN, "HTTP APIs: who may call them"): a recipient reads and marks read only
 their own notifications, `support` reads every inbox and marks only the support queue's;
 a webhook subscription for one recipient is made by that recipient or an operator, one for
-every recipient only by an operator; dead letters are read by operators and support.
+every recipient only by an operator; dead letters are read by operators and support; support cases
+(which may name a client's billing problems) by support only.
 """
 
 import uuid
@@ -19,6 +21,7 @@ from shared.http import json_body, problem, query_int
 from shared.logs import get_logger
 from shared.service import Service
 from services.notification import store
+from services.notification.domain import SUPPORT_QUEUE
 from services.notification.targets import MAX_URL_CHARS, TargetRefused, Targets
 from services.notification.webhooks import new_secret
 
@@ -26,7 +29,6 @@ log = get_logger(__name__)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-SUPPORT_QUEUE = "support"  # the recipient_id of records for the support queue
 
 
 class WebhookSubscription(BaseModel):
@@ -102,6 +104,13 @@ def declare(service: Service, targets: Targets) -> None:
         async with store_.reading() as connection:
             return JSONResponse({"dead_letters": await store.dead_letters(connection, limit)})
 
+    async def support_cases(request: Request) -> Response:
+        """GET /support/cases: newest first; `contract_id` narrows them to one contract."""
+        limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        contract_id = request.query_params.get("contract_id") or None
+        async with store_.reading() as connection:
+            return JSONResponse({"cases": await store.support_queue(connection, limit, contract_id)})
+
     readers = {"freelancer", "client", "support"}
     service.api("/recipients/{recipient_id}/notifications", inbox, allow=readers)
     service.api("/recipients/{recipient_id}/notifications/read", mark_all_read, allow=readers, methods=("POST",))
@@ -109,6 +118,7 @@ def declare(service: Service, targets: Targets) -> None:
                 methods=("POST",))
     service.api("/webhooks", subscribe, allow={"freelancer", "client", "support", "operator"}, methods=("POST",))
     service.api("/webhooks/dead-letters", dead_letters, allow={"operator", "support"})
+    service.api("/support/cases", support_cases, allow={"support"})
 
 
 def _own_recipient(request: Request) -> str:

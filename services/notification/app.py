@@ -1,15 +1,17 @@
-"""notification: wiring. Consumes billing.problems, contracts.events and time.entries; produces
-`notifications`; serves the in-app inbox and webhook subscriptions; delivers webhooks in the background."""
+"""notification: wiring. Consumes billing.problems, contracts.events, time.entries and support.requests;
+produces `notifications`; serves the in-app inbox, the support queue and webhook subscriptions; delivers
+webhooks in the background."""
 
 from pydantic import Field
 
 from shared.events.billing import BILLING_PROBLEM_EVENT
 from shared.events.contracts import CONTRACT_EVENT
 from shared.events.notifications import NotificationCreated
+from shared.events.support import SUPPORT_EVENT
 from shared.events.time_entries import TIME_ENTRY_EVENT
 from shared.service import Service, run
 from shared.settings import BaseServiceSettings
-from shared.topics import BILLING_PROBLEMS, CONTRACT_EVENTS, NOTIFICATIONS, TIME_ENTRIES
+from shared.topics import BILLING_PROBLEMS, CONTRACT_EVENTS, NOTIFICATIONS, SUPPORT_REQUESTS, TIME_ENTRIES
 from services.notification import api, handlers
 from services.notification.store import tables
 from services.notification.targets import Targets
@@ -44,6 +46,7 @@ def build(settings: Settings) -> Service:
     service.consume(BILLING_PROBLEMS, BILLING_PROBLEM_EVENT, handlers.on_billing_problem)
     service.consume(CONTRACT_EVENTS, CONTRACT_EVENT, handlers.on_contract_event)
     service.consume(TIME_ENTRIES, TIME_ENTRY_EVENT, handlers.on_time_entry)
+    service.consume(SUPPORT_REQUESTS, SUPPORT_EVENT, handlers.on_support_request)
     service.produces(NOTIFICATIONS, NotificationCreated, "One record per recipient per notification.")
     targets = settings.webhook_targets()
     api.declare(service, targets)

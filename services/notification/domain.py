@@ -14,13 +14,24 @@ The rules (DESIGN.md, `notifications`):
   billing.problem_resolved (the resumes say it), other rejections, accepted time.
 - A contract event not newer than the version already known changes nothing and tells no one.
 Freelancer notices are built only from contracts.events and time.entries data, never from billing.problems.
+
+Get Support (DESIGN.md, `support.requests`):
+- From someone who is not the contract's client or freelancer, or about a contract no contract event
+  told us of: the requester is told it was refused, and nothing else happens.
+- support.requested: the requester is told it was received; the support queue gets a `support_case`
+  (with the client's open problem kinds when the contract has a platform hold: support is the platform).
+- A freelancer asking about a pause (`contract_paused`) while the platform holds the contract: the
+  client is told their freelancer is waiting, and what to fix, at most once per contract per pause.
+- support.circumvention_reported: the reporter is told it was received; the support queue gets a
+  `circumvention_report`. No one else hears of it.
+A repeated request or report id is dropped before these rules (`store.claim_support_input`).
 """
 
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from shared.events.billing import ProblemKind, ProblemOpened, ProblemResolved
+from shared.events.billing import BillingProblemEvent, ProblemKind, ProblemOpened, ProblemResolved
 from shared.events.contracts import (
     ContractChange,
     ContractHoldsChanged,
@@ -37,10 +48,12 @@ from shared.events.notifications import (
     NotificationKind,
     RecipientRole,
 )
+from shared.events.support import CircumventionReported, RefusalReason, SupportRequested, SupportTopic
 from shared.events.time_entries import TimeEntryRejected
 from services.notification import texts
 
 SOURCE = "notification"
+SUPPORT_QUEUE = "support"  # the recipient_id of records for the support queue
 CLOCK_SKEW_ALLOWANCE = timedelta(seconds=5)  # contract-state and time-tracking stamp times on different hosts
 
 
@@ -225,6 +238,144 @@ def problem_opened(
 def problem_resolved(noticed_kinds: frozenset[ProblemKind], event: ProblemResolved) -> frozenset[ProblemKind]:
     """A resolved problem that opens again later is a new problem, told again."""
     return (noticed_kinds & frozenset(event.data.open_problems)) - {event.data.kind}
+
+
+@dataclass(frozen=True)
+class ClientProblems:
+    """A client's open billing problems, as of the latest billing.problems change applied."""
+
+    client_id: str
+    open_problems: frozenset[ProblemKind]
+    as_of: datetime  # when the latest applied change happened (opened_at / resolved_at)
+    as_of_event_time: datetime  # that change's event time: breaks ties between changes at one instant
+
+
+def client_problems(known: ClientProblems | None, event: BillingProblemEvent) -> ClientProblems | None:
+    """The client's open problems after a change; None when the change is older than what is known."""
+    problem = event.data
+    happened_at = problem.opened_at if isinstance(event, ProblemOpened) else problem.resolved_at
+    if known is not None and (happened_at, event.time) < (known.as_of, known.as_of_event_time):
+        return None
+    open_problems = frozenset(problem.open_problems)
+    if isinstance(event, ProblemOpened):
+        open_problems |= {problem.kind}  # the problem just opened is open, whatever the list forgot
+    return ClientProblems(problem.client_id, open_problems, happened_at, event.time)
+
+
+# --- support.requests -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SupportCase:
+    """One request or report that reached the support queue."""
+
+    case_id: str  # the request_id or report_id
+    record: NotificationKind  # `support_case` or `circumvention_report`
+    contract_id: str
+    client_id: str
+    freelancer_id: str
+    requester_id: str
+    requester_role: RecipientRole
+    topic: SupportTopic | None  # None for a report
+    message: str
+    requested_at: datetime
+    platform_paused: bool
+    client_open_problems: frozenset[ProblemKind]  # empty unless platform_paused
+    client_nudged: bool
+
+
+@dataclass(frozen=True)
+class SupportOutcome:
+    case: SupportCase | None  # None: refused
+    refused: RefusalReason | None = None
+    nudged_pause: datetime | None = None  # when the pause the client was just nudged about began
+    notices: tuple[Notice, ...] = ()
+
+
+def support_requested(
+    view: ContractView | None,
+    open_problems: frozenset[ProblemKind],
+    nudged_pause: datetime | None,
+    requester_is_a_client: bool,
+    event: SupportRequested,
+) -> SupportOutcome:
+    """`open_problems` are the contract's client's; `nudged_pause` when the pause the client was last
+    nudged about began; `requester_is_a_client` whether anyone known by that id is a client (for the
+    role of a refusal's recipient, who is no party of this contract)."""
+    request = event.data
+    refusal = _refusal(view, request.requester_id, requester_is_a_client, request.contract_id)
+    if refusal is not None:
+        return refusal
+    assert view is not None and view.client_id is not None
+    role = _party_role(view, request.requester_id)
+    platform_paused = view.paused and "platform" in view.holds
+    this_pause = view.pauses_began[-1] if view.paused and view.pauses_began else None
+    nudge = (
+        role == "freelancer" and request.topic == "contract_paused" and platform_paused
+        and this_pause is not None and nudged_pause != this_pause
+    )
+    case = SupportCase(
+        case_id=request.request_id, record="support_case", contract_id=view.contract_id,
+        client_id=view.client_id, freelancer_id=view.freelancer_id, requester_id=request.requester_id,
+        requester_role=role, topic=request.topic, message=request.message, requested_at=event.time,
+        platform_paused=platform_paused, client_open_problems=open_problems if platform_paused else frozenset(),
+        client_nudged=nudge,
+    )
+    contract = (view.contract_id,)
+    notices = [
+        Notice(request.requester_id, role, "support_request_received", contract,
+               texts.support_request_received(view.contract_id, client_contacted=nudge)),
+        Notice(SUPPORT_QUEUE, "support", "support_case", contract, texts.support_case(case)),
+    ]
+    if nudge:
+        notices.append(Notice(view.client_id, "client", "freelancer_waiting", contract,
+                              texts.freelancer_waiting(view.contract_id, open_problems)))
+    return SupportOutcome(case, nudged_pause=this_pause if nudge else None, notices=tuple(notices))
+
+
+def circumvention_reported(
+    view: ContractView | None, requester_is_a_client: bool, event: CircumventionReported
+) -> SupportOutcome:
+    """To the reporter and the support queue only: the other party never learns a report exists."""
+    report = event.data
+    refusal = _refusal(view, report.reporter_id, requester_is_a_client, report.contract_id)
+    if refusal is not None:
+        return refusal
+    assert view is not None and view.client_id is not None
+    role = _party_role(view, report.reporter_id)
+    case = SupportCase(
+        case_id=report.report_id, record="circumvention_report", contract_id=view.contract_id,
+        client_id=view.client_id, freelancer_id=view.freelancer_id, requester_id=report.reporter_id,
+        requester_role=role, topic=None, message=report.message, requested_at=event.time,
+        platform_paused=False, client_open_problems=frozenset(), client_nudged=False,
+    )
+    contract = (view.contract_id,)
+    notices = (
+        Notice(report.reporter_id, role, "support_request_received", contract,
+               texts.report_received(view.contract_id)),
+        Notice(SUPPORT_QUEUE, "support", "circumvention_report", contract, texts.circumvention_report(case)),
+    )
+    return SupportOutcome(case, notices=notices)
+
+
+def _refusal(
+    view: ContractView | None, requester_id: str, requester_is_a_client: bool, contract_id: str
+) -> SupportOutcome | None:
+    # A view made from time entries alone names no client: its parties are not known yet.
+    if view is None or view.client_id is None:
+        reason: RefusalReason = "unknown_contract"
+    elif requester_id not in (view.client_id, view.freelancer_id):
+        reason = "not_a_party"
+    else:
+        return None
+    role: RecipientRole = "client" if requester_is_a_client else "freelancer"
+    notice = Notice(requester_id, role, "support_request_refused", (contract_id,),
+                    texts.support_request_refused(contract_id))
+    return SupportOutcome(None, refused=reason, notices=(notice,))
+
+
+def _party_role(view: ContractView, person_id: str) -> RecipientRole:
+    return "freelancer" if person_id == view.freelancer_id else "client"
 
 
 # --- the notification itself ----------------------------------------------------------------

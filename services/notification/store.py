@@ -1,11 +1,13 @@
-"""notification's own tables: its view of contracts, what clients were told of their billing,
-the in-app inbox, and webhook subscribers, deliveries and dead letters."""
+"""notification's own tables: its view of contracts, each client's open billing problems and what
+they were told of them, support requests and cases, the in-app inbox, and webhook subscribers,
+deliveries and dead letters."""
 
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -28,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.events.billing import ProblemKind
 from shared.events.notifications import NotificationCreated
-from shared.store import insert_ignoring_duplicates
-from services.notification.domain import ContractView
+from shared.store import insert_ignoring_duplicates, upsert
+from services.notification.domain import ClientProblems, ContractView, SupportCase
 
 tables = MetaData()
 
@@ -52,6 +54,55 @@ billing_notices = Table(
     tables,
     Column("client_id", String(200), primary_key=True),
     Column("kind", String(50), primary_key=True),
+)
+
+client_problems = Table(
+    "client_problems",
+    tables,
+    Column("client_id", String(200), primary_key=True),
+    Column("open_problems", Text, nullable=False),  # JSON list of kinds
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("as_of_event_time", DateTime(timezone=True), nullable=False),
+)
+
+# Every request or report id seen, refused ones too: a repeated id changes nothing.
+support_inputs = Table(
+    "support_inputs",
+    tables,
+    Column("input_type", String(100), primary_key=True),
+    Column("input_id", String(200), primary_key=True),
+    Column("contract_id", String(200), nullable=False),
+    Column("requester_id", String(200), nullable=False),
+    Column("outcome", String(50), nullable=True),  # support_case, circumvention_report, or why it was refused
+    Column("received_at", DateTime(timezone=True), nullable=False),
+)
+
+support_cases = Table(
+    "support_cases",
+    tables,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("record", String(50), nullable=False),
+    Column("case_id", String(200), nullable=False),
+    Column("contract_id", String(200), nullable=False, index=True),
+    Column("client_id", String(200), nullable=False),
+    Column("freelancer_id", String(200), nullable=False),
+    Column("requester_id", String(200), nullable=False),
+    Column("requester_role", String(20), nullable=False),
+    Column("topic", String(50), nullable=True),
+    Column("message", Text, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("platform_paused", Boolean, nullable=False),
+    Column("client_open_problems", Text, nullable=False),  # JSON list of kinds
+    Column("client_nudged", Boolean, nullable=False),
+    UniqueConstraint("record", "case_id"),
+)
+
+# When the pause began that each contract's client was last told their freelancer is waiting in.
+client_nudges = Table(
+    "client_nudges",
+    tables,
+    Column("contract_id", String(200), primary_key=True),
+    Column("pause_began", DateTime(timezone=True), nullable=False),
 )
 
 notifications = Table(
@@ -173,6 +224,93 @@ async def save_noticed_problems(connection: AsyncConnection, client_id: str, kin
     await connection.execute(delete(billing_notices).where(billing_notices.c.client_id == client_id))
     if kinds:
         await connection.execute(insert(billing_notices), [{"client_id": client_id, "kind": k} for k in sorted(kinds)])
+
+
+async def load_client_problems(connection: AsyncConnection, client_id: str) -> ClientProblems | None:
+    query = select(client_problems).where(client_problems.c.client_id == client_id).with_for_update()
+    row = (await connection.execute(query)).first()
+    if row is None:
+        return None
+    return ClientProblems(row.client_id, frozenset(json.loads(row.open_problems)), utc(row.as_of),
+                          utc(row.as_of_event_time))
+
+
+async def save_client_problems(connection: AsyncConnection, problems: ClientProblems) -> None:
+    await connection.execute(upsert(connection, client_problems).values(
+        client_id=problems.client_id, open_problems=json.dumps(sorted(problems.open_problems)),
+        as_of=problems.as_of, as_of_event_time=problems.as_of_event_time,
+    ))
+
+
+# --- support requests and cases -------------------------------------------------------------
+
+
+async def claim_support_input(
+    connection: AsyncConnection, input_type: str, input_id: str, contract_id: str, requester_id: str, now: datetime
+) -> bool:
+    """Record a request or report id; False when it was seen before (on PostgreSQL a concurrent
+    claim of the same id waits for the first to commit, then finds it)."""
+    statement = insert_ignoring_duplicates(connection, support_inputs).values(
+        input_type=input_type, input_id=input_id, contract_id=contract_id, requester_id=requester_id, received_at=now
+    )
+    return (await connection.execute(statement)).rowcount == 1
+
+
+async def settle_support_input(connection: AsyncConnection, input_type: str, input_id: str, outcome: str) -> None:
+    await connection.execute(
+        update(support_inputs)
+        .where(support_inputs.c.input_type == input_type, support_inputs.c.input_id == input_id)
+        .values(outcome=outcome)
+    )
+
+
+async def is_a_client(connection: AsyncConnection, person_id: str) -> bool:
+    query = select(contract_views.c.contract_id).where(contract_views.c.client_id == person_id).limit(1)
+    return (await connection.execute(query)).first() is not None
+
+
+async def nudged_pause(connection: AsyncConnection, contract_id: str) -> datetime | None:
+    query = select(client_nudges.c.pause_began).where(client_nudges.c.contract_id == contract_id).with_for_update()
+    return utc((await connection.execute(query)).scalar_one_or_none())
+
+
+async def save_nudge(connection: AsyncConnection, contract_id: str, pause_began: datetime) -> None:
+    await connection.execute(upsert(connection, client_nudges).values(contract_id=contract_id, pause_began=pause_began))
+
+
+async def add_support_case(connection: AsyncConnection, case: SupportCase) -> None:
+    await connection.execute(insert_ignoring_duplicates(connection, support_cases).values(
+        record=case.record, case_id=case.case_id, contract_id=case.contract_id, client_id=case.client_id,
+        freelancer_id=case.freelancer_id, requester_id=case.requester_id, requester_role=case.requester_role,
+        topic=case.topic, message=case.message, requested_at=case.requested_at,
+        platform_paused=case.platform_paused, client_open_problems=json.dumps(sorted(case.client_open_problems)),
+        client_nudged=case.client_nudged,
+    ))
+
+
+async def support_queue(connection: AsyncConnection, limit: int, contract_id: str | None = None) -> list[dict[str, Any]]:
+    """The support queue's cases, newest first (in the order they reached the queue)."""
+    query = select(support_cases).order_by(support_cases.c.seq.desc()).limit(limit)
+    if contract_id is not None:
+        query = query.where(support_cases.c.contract_id == contract_id)
+    return [
+        {
+            "case_id": row.case_id,
+            "record": row.record,
+            "contract_id": row.contract_id,
+            "client_id": row.client_id,
+            "freelancer_id": row.freelancer_id,
+            "requester_id": row.requester_id,
+            "requester_role": row.requester_role,
+            "topic": row.topic,
+            "message": row.message,
+            "requested_at": utc(row.requested_at).isoformat(),
+            "platform_paused": row.platform_paused,
+            "client_open_problems": json.loads(row.client_open_problems),
+            "client_nudged": row.client_nudged,
+        }
+        for row in await connection.execute(query)
+    ]
 
 
 # --- the in-app inbox -----------------------------------------------------------------------

@@ -6,11 +6,16 @@ The contract events carry no title, so a contract is named by its id.
 """
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.events.billing import ProblemKind
 
+if TYPE_CHECKING:
+    from services.notification.domain import SupportCase
+
 SUPPORT_EMAIL = "support@marketplace.example"
 SUPPORT_PATH = "Help → Contact us"
+GET_SUPPORT = "Get Support"  # the button on a contract's page that writes to support.requests
 BILLING_SETTINGS_PATH = "Settings → Billing"
 
 TITLE_LIMIT = 200
@@ -29,6 +34,14 @@ _PROBLEM_TITLES: dict[ProblemKind, str] = {
     "payment_method_invalid": "Action needed: update your payment method",
     "account_suspended": "Action needed: your account is suspended",
     "chargeback": "Action needed: a payment is disputed",
+}
+
+
+_PROBLEM_NAMES: dict[ProblemKind, str] = {
+    "payment_failed": "a payment failed",
+    "payment_method_invalid": "the payment method is expired or removed",
+    "account_suspended": "the account is suspended",
+    "chargeback": "a payment is disputed",
 }
 
 
@@ -53,7 +66,10 @@ def paused_for_freelancer(contract_id: str, by_platform: bool, by_client: bool, 
             else f"The platform has paused contract {contract_id}."
         )
         support = (
-            f"If you need to reach your client about it, contact support at {SUPPORT_EMAIL} or via {SUPPORT_PATH}."
+            f"If your client doesn't answer, press {GET_SUPPORT} on the contract's page and we'll reach out to "
+            f"them on your behalf (or write to {SUPPORT_EMAIL}, or use {SUPPORT_PATH}). If anyone offers to pay "
+            f"you outside the platform meanwhile, please say no and report it with {GET_SUPPORT}: work paid "
+            "outside the platform isn't protected."
         )
         closing = "We'll let you know as soon as it is reactivated."
     else:
@@ -89,6 +105,41 @@ def time_entry_blocked(contract_id: str) -> Text:
             "Time can't be logged while a contract is paused, and work during a pause isn't covered by payment "
             "protection. Time you logged before the pause stays eligible.",
             "You won't get this notice again for this pause.",
+        ),
+    )
+
+
+def support_request_received(contract_id: str, client_contacted: bool) -> Text:
+    """To whoever asked, freelancer or client: says nothing of the client's billing."""
+    return Text(
+        f"We got your support request about contract {contract_id}",
+        _sentences(
+            f"Thanks for reaching out about contract {contract_id}. Our support team has your request and will "
+            "get back to you.",
+            "We've also reached out to your client on your behalf." if client_contacted else "",
+        ),
+    )
+
+
+def report_received(contract_id: str) -> Text:
+    return Text(
+        f"Thanks for your report about contract {contract_id}",
+        _sentences(
+            f"Our support team has your report about contract {contract_id} and will look into it.",
+            "Please don't accept payment outside the platform: work paid that way isn't covered by payment "
+            "protection.",
+            "The other party isn't told about your report or who made it.",
+        ),
+    )
+
+
+def support_request_refused(contract_id: str) -> Text:
+    # One text for an unknown contract and for someone else's: whether a contract exists is private.
+    return Text(
+        "We couldn't take your support request",
+        _sentences(
+            f"We couldn't take your request about contract {contract_id}: it isn't a contract of yours that we know of.",
+            f"Check the contract on its page and press {GET_SUPPORT} there, or write to {SUPPORT_EMAIL}.",
         ),
     )
 
@@ -162,13 +213,71 @@ def billing_action_required(kind: ProblemKind, detail: str, contract_ids: list[s
     )
 
 
+def freelancer_waiting(contract_id: str, open_problems: frozenset[ProblemKind]) -> Text:
+    """For the client only, on their freelancer's behalf: what to fix, not what the freelancer wrote."""
+    fix = (
+        f"What needs fixing: {_problem_list(open_problems)}."
+        if open_problems
+        else "It is paused because of a billing issue on your account."
+    )
+    return Text(
+        f"Your freelancer is waiting on contract {contract_id}",
+        _sentences(
+            f"Your freelancer on contract {contract_id} asked us to reach out to you: the contract is paused, and "
+            "they can't log time on it until the billing issue on your account is resolved.",
+            fix,
+            f"Update your billing details in {BILLING_SETTINGS_PATH}; the contract becomes active again on its own "
+            "as soon as every billing issue is resolved.",
+        ),
+    )
+
+
+# --- to the support queue -------------------------------------------------------------------
+
+
+def support_case(case: "SupportCase") -> Text:
+    """For support only, who is the platform: may name the client's open problem kinds."""
+    topic = (case.topic or "other").replace("_", " ")
+    if case.platform_paused:
+        problems = _problem_list(case.client_open_problems) if case.client_open_problems else "none known yet"
+        standing = f"The platform holds the contract; the client's open billing problems: {problems}."
+    else:
+        standing = ""
+    return Text(
+        f"Support request on contract {case.contract_id}: {topic}",
+        _sentences(
+            f"The {case.requester_role} {case.requester_id} asks for help with contract {case.contract_id} "
+            f"(client {case.client_id}, freelancer {case.freelancer_id}), about: {topic}.",
+            standing,
+            "The client was asked to act on the freelancer's behalf." if case.client_nudged else "",
+            _quoted_message(case.message, "Their message"),
+        ),
+    )
+
+
+def circumvention_report(case: "SupportCase") -> Text:
+    return Text(
+        f"Circumvention report on contract {case.contract_id}",
+        _sentences(
+            f"The {case.requester_role} {case.requester_id} reports an offer to pay outside the platform on "
+            f"contract {case.contract_id} (client {case.client_id}, freelancer {case.freelancer_id}).",
+            "The other party has not been told.",
+            _quoted_message(case.message, "Their report"),
+        ),
+    )
+
+
 # --- helpers --------------------------------------------------------------------------------
 
 
-def _quoted_message(message: str | None) -> str:
+def _quoted_message(message: str | None, label: str = "Their message") -> str:
     if not message or not message.strip():
         return ""
-    return f"Their message: “{_fit(message.strip(), QUOTE_LIMIT)}”"
+    return f"{label}: “{_fit(message.strip(), QUOTE_LIMIT)}”"
+
+
+def _problem_list(kinds: frozenset[ProblemKind]) -> str:
+    return ", ".join(_PROBLEM_NAMES[kind] for kind in sorted(kinds))
 
 
 def _contract_list(contract_ids: list[str]) -> str:

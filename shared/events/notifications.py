@@ -6,9 +6,11 @@ from pydantic import Field, TypeAdapter
 
 from shared.events.envelope import Data, Envelope, Id, UtcDatetime
 
-RecipientRole = Literal["freelancer", "client"]
+RecipientRole = Literal["freelancer", "client", "support"]
 NotificationKind = Literal[
-    "contract_paused", "contract_resumed", "billing_action_required", "still_paused", "time_entry_blocked"
+    "contract_paused", "contract_resumed", "billing_action_required", "still_paused", "time_entry_blocked",
+    "support_request_received", "support_request_refused", "support_case", "circumvention_report",
+    "freelancer_waiting",
 ]
 Channel = Literal["in_app", "email", "webhook"]
 

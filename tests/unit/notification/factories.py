@@ -14,6 +14,9 @@ from shared.events.contracts import (
     ContractSnapshot,
     Hold,
 )
+from shared.events.support import (
+    CircumventionReported, CircumventionReportedData, SupportRequested, SupportRequestedData, SupportTopic,
+)
 from shared.events.time_entries import TimeEntryRejected, TimeEntryRejectedData
 
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
@@ -83,3 +86,21 @@ def problem_resolved(
 ) -> ProblemResolved:
     data = ProblemResolvedData(client_id=client_id, kind=kind, resolved_at=T0, open_problems=open_problems or [])
     return ProblemResolved.new(data, source="billing-monitor", time=T0)
+
+
+def support_requested(
+    contract_id: str, requester_id: str, topic: SupportTopic = "contract_paused", message: str = "Please help",
+    request_id: str | None = None,
+) -> SupportRequested:
+    """A party pressed Get Support (as the marketplace apps write it)."""
+    data = SupportRequestedData(request_id=request_id or unique("req"), contract_id=contract_id,
+                                requester_id=requester_id, topic=topic, message=message)
+    return SupportRequested.new(data, source="marketplace", time=T0 + timedelta(hours=1))
+
+
+def circumvention_reported(
+    contract_id: str, reporter_id: str, message: str = "Offered to pay outside", report_id: str | None = None,
+) -> CircumventionReported:
+    data = CircumventionReportedData(report_id=report_id or unique("rep"), contract_id=contract_id,
+                                     reporter_id=reporter_id, message=message)
+    return CircumventionReported.new(data, source="marketplace", time=T0 + timedelta(hours=1))

@@ -12,6 +12,8 @@ def test_a_platform_pause_tells_the_freelancer_who_paused_what_to_do_and_how_to_
     assert "stop work" in text.body
     assert "You can still message your client." in text.body
     assert texts.SUPPORT_EMAIL in text.body and "Help → Contact us" in text.body
+    assert "press Get Support on the contract's page and we'll reach out to them on your behalf" in text.body
+    assert "report it with Get Support" in text.body  # an offer to pay outside the platform
     assert "reactivated" in text.body
 
 
@@ -28,6 +30,7 @@ def test_a_client_pause_tells_the_freelancer_the_clients_own_words():
     assert "Their message: “Back on the 3rd.”" in text.body
     assert "You can still message your client." in text.body
     assert texts.SUPPORT_EMAIL not in text.body  # the client is reachable directly
+    assert "Get Support" not in text.body
 
 
 def test_a_pause_held_by_both_says_both_and_keeps_the_clients_message():
@@ -112,3 +115,44 @@ def test_billing_action_required_without_known_contracts_still_reads_well():
 def test_titles_that_would_be_too_long_are_shortened_not_refused():
     text = texts.resumed_for_freelancer("c" * 200)
     assert len(text.title) == texts.TITLE_LIMIT and text.title.endswith("…")
+
+
+# --- Get Support ----------------------------------------------------------------------------
+
+FREELANCER_SUPPORT_TEXTS = [
+    texts.support_request_received("c-3", client_contacted=True),
+    texts.support_request_received("c-3", client_contacted=False),
+    texts.report_received("c-3"),
+    texts.support_request_refused("c-3"),
+]
+
+
+@pytest.mark.parametrize("text", FREELANCER_SUPPORT_TEXTS)
+@pytest.mark.parametrize("word", ["billing", "payment method", "card", "declin", "suspend", "chargeback", "dispute"])
+def test_what_a_requester_is_told_carries_no_billing_specifics(text, word):
+    assert word not in f"{text.title} {text.body}".lower()
+
+
+def test_the_requester_hears_the_client_was_contacted_only_when_they_were():
+    assert "reached out to your client on your behalf" in texts.support_request_received("c-3", True).body
+    assert "reached out" not in texts.support_request_received("c-3", False).body
+
+
+def test_a_report_is_acknowledged_and_the_reporter_told_the_other_party_is_not_told():
+    text = texts.report_received("c-3")
+    assert "c-3" in text.title
+    assert "isn't told about your report or who made it" in text.body
+
+
+def test_a_refusal_reads_the_same_whether_the_contract_is_unknown_or_someone_elses():
+    text = texts.support_request_refused("c-3")
+    assert "isn't a contract of yours that we know of" in text.body
+
+
+def test_the_waiting_client_is_told_what_to_fix_in_their_own_terms_not_what_the_freelancer_wrote():
+    text = texts.freelancer_waiting("c-3", frozenset({"payment_failed", "chargeback"}))
+    assert text.title == "Your freelancer is waiting on contract c-3"
+    assert "a payment is disputed, a payment failed" in text.body
+    assert texts.BILLING_SETTINGS_PATH in text.body
+    unknown = texts.freelancer_waiting("c-3", frozenset())
+    assert "billing issue on your account" in unknown.body and "What needs fixing" not in unknown.body
