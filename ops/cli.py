@@ -45,14 +45,18 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="play the pause story against the running system, with a timeline")
     demo.set_defaults(handler=_demo)
 
-    publish = commands.add_parser("publish", help="publish a billing event, a contract command or a time entry")
+    publish = commands.add_parser("publish", help="publish a billing event, a contract command, a time entry "
+                                  "or a Get Support request")
     kinds = publish.add_subparsers(dest="what", required=True, metavar="WHAT")
     billing = kinds.add_parser("billing", help="a billing event on billing.events, e.g. payment_failed")
     billing.add_argument("type", choices=sorted(operate.BILLING_TYPES))
     command = kinds.add_parser("command", help="a contract command on contracts.commands, e.g. pause")
     command.add_argument("type", choices=sorted(operate.COMMAND_TYPES))
     kinds.add_parser("time-entry", help="a time entry on time.entries.submitted")
-    for sub in (billing, command, kinds.choices["time-entry"]):
+    support = kinds.add_parser("support", help="a Get Support press on support.requests: requested or "
+                               "circumvention_reported (request_id / report_id made up unless given)")
+    support.add_argument("type", choices=sorted(operate.SUPPORT_TYPES))
+    for sub in (billing, command, kinds.choices["time-entry"], support):
         sub.add_argument("fields", nargs="+", metavar="FIELD=VALUE",
                          help="data fields, e.g. client_id=c-1 attempt=2 (JSON values are parsed)")
     publish.set_defaults(handler=_publish)
@@ -113,6 +117,8 @@ def _publish(arguments: argparse.Namespace) -> int:
             event = operate.billing_event(arguments.type, fields)
         elif arguments.what == "command":
             event = operate.contract_command(arguments.type, fields)
+        elif arguments.what == "support":
+            event = operate.support_event(arguments.type, fields)
         else:
             event = operate.time_entry(fields)
     except ValidationError as error:

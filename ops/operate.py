@@ -9,11 +9,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from ops.timeline import Filter, summary
-from shared.events import billing, contracts, time_entries
+from shared.events import billing, contracts, support, time_entries
 from shared.events.envelope import Envelope
 from shared.topics import (
-    BILLING_EVENTS, CONTRACT_COMMANDS, CONTRACT_EVENTS, MAIN_TOPICS, TIME_ENTRIES_SUBMITTED, Topic,
-    partitions_of,
+    BILLING_EVENTS, CONTRACT_COMMANDS, CONTRACT_EVENTS, MAIN_TOPICS, SUPPORT_REQUESTS, TIME_ENTRIES_SUBMITTED,
+    Topic, partitions_of,
 )
 
 BILLING_TYPES = {cls.event_type().removeprefix("billing."): cls for cls in (
@@ -23,6 +23,11 @@ BILLING_TYPES = {cls.event_type().removeprefix("billing."): cls for cls in (
 )}
 COMMAND_TYPES = {cls.event_type().removeprefix("contract."): cls for cls in (
     contracts.OpenContract, contracts.PauseContract, contracts.ResumeContract, contracts.EndContract,
+)}
+
+# What the marketplace apps write when a party presses Get Support; the id field each one names itself by.
+SUPPORT_TYPES = {cls.event_type().removeprefix("support."): (cls, id_field) for cls, id_field in (
+    (support.SupportRequested, "request_id"), (support.CircumventionReported, "report_id"),
 )}
 
 
@@ -41,6 +46,13 @@ def time_entry(fields: dict[str, Any], source: str = "contract-pause-cli") -> En
     return time_entries.TimeEntrySubmitted.new(data, source=source, time=_now())
 
 
+def support_event(kind: str, fields: dict[str, Any], source: str = "contract-pause-cli") -> Envelope:
+    """A Get Support press; a request or report id is made up when none is given."""
+    event_class, id_field = SUPPORT_TYPES[kind]
+    data = event_class.model_fields["data"].annotation(**{id_field: f"{id_field[:-3]}-{uuid.uuid4().hex[:8]}", **fields})
+    return event_class.new(data, source=source, time=_now())
+
+
 async def publish(bootstrap: str, topic: Topic, event: Envelope) -> None:
     await partitions_of(bootstrap, topic.name)  # a clear error rather than a producer waiting for metadata
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
@@ -52,7 +64,10 @@ async def publish(bootstrap: str, topic: Topic, event: Envelope) -> None:
         await producer.stop()
 
 
-TOPIC_OF = {"billing": BILLING_EVENTS, "command": CONTRACT_COMMANDS, "time-entry": TIME_ENTRIES_SUBMITTED}
+TOPIC_OF = {
+    "billing": BILLING_EVENTS, "command": CONTRACT_COMMANDS, "time-entry": TIME_ENTRIES_SUBMITTED,
+    "support": SUPPORT_REQUESTS,
+}
 
 
 async def read(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from ops.cli import main
 from shared.events.contracts import ContractOpened, ContractPaused, ContractSnapshot
-from shared.topics import BILLING_EVENTS, CONTRACT_EVENTS
+from shared.topics import BILLING_EVENTS, CONTRACT_EVENTS, SUPPORT_REQUESTS
 from tests.support import TopicReader, publish
 
 
@@ -31,6 +31,25 @@ async def test_publish_refuses_an_invalid_event_with_a_readable_line(registry_to
     code = await _cli("--bootstrap", registry_topics, "publish", "command", "pause", "contract_id=k-1")
     assert code == 2
     assert "actor_id: Field required" in capsys.readouterr().err
+
+
+async def test_publish_support_presses_get_support_keyed_by_contract(registry_topics, capsys):
+    contract = f"k-{uuid.uuid4().hex[:8]}"
+    async with TopicReader.opened(registry_topics, SUPPORT_REQUESTS) as reader:
+        assert await _cli("--bootstrap", registry_topics, "publish", "support", "requested", f"contract_id={contract}",
+                          "requester_id=fl-1", "topic=contract_paused", "message=My client does not answer") == 0
+        assert await _cli("--bootstrap", registry_topics, "publish", "support", "circumvention_reported",
+                          f"contract_id={contract}", "reporter_id=fl-1", "report_id=rep-7",
+                          "message=Offered cash") == 0
+        requested, reported = await reader.wait_for(lambda e: e["data"]["contract_id"] == contract, count=2)
+    assert requested["type"] == "support.requested" and requested["specversion"] == "1.0"
+    assert requested["data"]["request_id"].startswith("request-") and requested["data"]["topic"] == "contract_paused"
+    assert reported["type"] == "support.circumvention_reported" and reported["data"]["report_id"] == "rep-7"
+    assert {record.key for record in reader.records} == {contract.encode()}
+    assert "on support.requests" in capsys.readouterr().out
+    assert await _cli("--bootstrap", registry_topics, "publish", "support", "requested", f"contract_id={contract}",
+                      "requester_id=fl-1", "topic=lunch", "message=x") == 2
+    assert "topic:" in capsys.readouterr().err
 
 
 async def test_status_shows_the_newest_version_and_tail_filters_by_contract(registry_topics, capsys):
