@@ -1,9 +1,9 @@
 """`contract-pause demo`: the story the product exists for, played against the running system.
 
 A client with two hourly contracts; time is logged; the client's payment fails; both contracts
-pause; new time is refused; everyone is told (the freelancers without billing details); the
-client also pauses one contract; the payment method is updated; one contract resumes, the other
-stays paused until the client resumes it; time is accepted again. Each step waits for its
+pause; new time is refused; everyone is told (the freelancers without billing details); a
+freelancer presses Get Support and the client is nudged on her behalf; the client also pauses
+one contract; the payment method is updated; one contract resumes, the other stays paused until the client resumes it; time is accepted again. Each step waits for its
 outcome on the real topics and the timeline of everything that happened is printed as it happens.
 On the way a freelancer reads their inbox over notification's HTTP API with their own token (a
 development token, ops.dev_tokens), and a request without one is refused.
@@ -22,9 +22,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from ops import dev_tokens
-from ops.operate import billing_event, contract_command, parse_event, publish, time_entry
+from ops.operate import billing_event, contract_command, parse_event, publish, support_event, time_entry
 from ops.timeline import Filter, summary
-from shared.topics import BILLING_EVENTS, CONTRACT_COMMANDS, MAIN_TOPICS, TIME_ENTRIES_SUBMITTED, partitions_of
+from shared.topics import (
+    BILLING_EVENTS, CONTRACT_COMMANDS, MAIN_TOPICS, SUPPORT_REQUESTS, TIME_ENTRIES_SUBMITTED, partitions_of,
+)
 
 Event = dict[str, Any]
 BILLING_WORDS = ("payment_failed", "payment_method", "declined", "insufficient", "decline", "card")
@@ -157,6 +159,16 @@ async def play(
         await watch.expect("the entry refused", of_type("time_entry.rejected", reason="contract_paused"))
         await watch.expect(f"{alice} told the time is blocked", notice("time_entry_blocked", alice))
 
+        step(f"{client} does not answer; {alice} presses Get Support on {design}")
+        await send(SUPPORT_REQUESTS, support_event("requested", {
+            "contract_id": design, "requester_id": alice, "topic": "contract_paused",
+            "message": "My client doesn't answer; could you reach out to them?"}))
+        await watch.expect(f"{alice} told support has her request", notice("support_request_received", alice))
+        await watch.expect("a case in the support queue", notice("support_case", "support"))
+        await watch.expect(f"{client} nudged: their freelancer is waiting", notice("freelancer_waiting", client))
+        if notification_url:
+            await _read_support_queue(notification_url, design, say)
+
         step(f"{client} also pauses {backend} themselves")
         await send(CONTRACT_COMMANDS, contract_command("pause", {"contract_id": backend, "actor_id": client,
                                                                  "message": "Waiting for the new spec"}))
@@ -217,6 +229,19 @@ async def _read_inbox_over_http(base_url: str, freelancer: str, other: str, say:
     if others.status_code not in (403, 404):
         raise StoryFailed(f"{freelancer} read {other}'s inbox: {others.status_code}")
     say(f"  {freelancer}'s token on {other}'s inbox: {others.status_code} {others.json().get('error')}")
+
+
+async def _read_support_queue(base_url: str, contract: str, say: Callable[[str], None]) -> None:
+    """Support (the platform) sees the case with the client's open problem kinds."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        cases = await http.get(f"{base_url}/support/cases", params={"contract_id": contract},
+                               headers=dev_tokens.headers("support-demo", "support"))
+    if cases.status_code != 200 or not cases.json()["cases"]:
+        raise StoryFailed(f"support could not read the case: {cases.status_code} {cases.text[:200]}")
+    case = cases.json()["cases"][0]
+    say(f"  GET /support/cases as support: {case['requester_role']} {case['requester_id']} about "
+        f"{case['topic']}, client's open problems {case['client_open_problems']}, "
+        f"client nudged: {case['client_nudged']}")
 
 
 def _freelancers_heard_no_billing_details(events: list[tuple[str, Event]], freelancers: set[str]) -> None:

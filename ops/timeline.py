@@ -48,6 +48,9 @@ _DESCRIPTIONS = {
     "time_entry.accepted": lambda d: f"entry {d['entry_id']} accepted, {d['minutes']} min, {d['payment_protection']}",
     "time_entry.rejected": lambda d: f"entry {d['entry_id']} rejected: {d['reason']}",
     "time_entry.protection_revoked": lambda d: f"entry {d['entry_id']} loses payment protection: {d['reason']}",
+    "support.requested": lambda d: f"{d['requester_id']} presses Get Support on {d['contract_id']} ({d['topic']})",
+    "support.circumvention_reported": lambda d: f"{d['reporter_id']} reports an offer to pay outside the platform "
+    f"on {d['contract_id']}",
     "notification.created": lambda d: f"to {d['recipient_role']} {d['recipient_id']} [{d['kind']}] {d['title']}",
 }
 

@@ -34,6 +34,9 @@ async def test_the_demo_story_plays_out_event_by_event(system):
     assert not any("protection_revoked" in t for t in types)
     assert any("Done in" in line for line in lines)
     assert any("without a token: 401" in line for line in lines), "the demo showed the inbox refusing strangers"
+    assert first("support.requested") < first("notification.created", kind="freelancer_waiting")
+    assert {n["kind"] for n in freelancer_notices} >= {"support_request_received"}
+    assert any("GET /support/cases as support" in line and "payment_failed" in line for line in lines)
     await _each_api_answers_the_parties_of_the_story(system, timeline)
 
 
@@ -46,6 +49,11 @@ async def _each_api_answers_the_parties_of_the_story(system, timeline) -> None: 
         (f"{urls['contract-state']}/contracts/{contract}", bearer(client, "client"), 200),
         (f"{urls['contract-state']}/contracts/{contract}", bearer(freelancer, "freelancer"), 200),
         (f"{urls['contract-state']}/contracts/{contract}", bearer("someone-else", "freelancer"), 404),
+        (f"{urls['contract-state']}/contracts/{contract}/history", bearer("support-1", "support"), 200),
+        (f"{urls['contract-state']}/contracts/{contract}/history", bearer(freelancer, "freelancer"), 200),
+        (f"{urls['contract-state']}/contracts/{contract}/history", bearer("someone-else", "client"), 404),
+        (f"{urls['notification']}/support/cases", bearer("support-1", "support"), 200),
+        (f"{urls['notification']}/support/cases", bearer(client, "client"), 403),
         (f"{urls['time-tracking']}/contracts/{contract}/time-entries", bearer(freelancer, "freelancer"), 200),
         (f"{urls['time-tracking']}/contracts/{contract}/time-entries", bearer(client, "client"), 200),
         (f"{urls['time-tracking']}/contracts/{contract}/time-entries", bearer("someone-else", "client"), 404),
