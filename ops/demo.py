@@ -3,8 +3,9 @@
 A client with two hourly contracts; time is logged; the client's payment fails; both contracts
 pause; new time is refused; everyone is told (the freelancers without billing details); a
 freelancer presses Get Support and the client is nudged on her behalf; the client also pauses
-one contract; the payment method is updated; one contract resumes, the other stays paused until the client resumes it; time is accepted again. Each step waits for its
-outcome on the real topics and the timeline of everything that happened is printed as it happens.
+one contract; the payment method is updated; one contract resumes, the other stays paused until
+the client resumes it; time is accepted again. Each step waits for its outcome on the real topics
+and the timeline of everything that happened is printed as it happens.
 On the way a freelancer reads their inbox over notification's HTTP API with their own token (a
 development token, ops.dev_tokens), and a request without one is refused.
 """
