@@ -54,6 +54,7 @@ ROUTES = [
     ("POST", "/recipients/fl-1/notifications/some-id/read", None),
     ("POST", "/webhooks", {"recipient_id": "fl-1", "url": HOOK}),
     ("GET", "/webhooks/dead-letters", None),
+    ("GET", "/support/cases", None),
 ]
 
 
@@ -198,3 +199,12 @@ async def status_of_raw_get(app, path: str, query: str, headers: dict[str, str])
 async def test_a_public_target_is_accepted_as_given(http):
     answer = await http.post("/webhooks", json={"url": f"https://{PUBLIC}:8443/in?x=1"}, headers=OPERATOR)
     assert answer.status_code == 201 and answer.json()["url"] == f"https://{PUBLIC}:8443/in?x=1"
+
+
+async def test_support_cases_are_read_by_support_only(http):
+    assert (await http.get("/support/cases", headers=SUPPORT)).json() == {"cases": []}
+    for stranger in (FREELANCER, CLIENT, OPERATOR):
+        answer = await http.get("/support/cases", headers=stranger)
+        assert answer.status_code == 403 and answer.json()["error"] == "forbidden"
+    for bad in ("0", "501", "abc"):
+        assert (await http.get("/support/cases", params={"limit": bad}, headers=SUPPORT)).status_code == 400, bad

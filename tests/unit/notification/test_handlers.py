@@ -9,12 +9,12 @@ from sqlalchemy import delete, select
 from standardwebhooks import Webhook
 
 from shared.store import Store, outbox
-from shared.topics import BILLING_PROBLEMS, CONTRACT_EVENTS, TIME_ENTRIES
+from shared.topics import BILLING_PROBLEMS, CONTRACT_EVENTS, SUPPORT_REQUESTS, TIME_ENTRIES
 from services.notification import handlers, store
 from services.notification.webhooks import DeliveryPolicy, WebhookDispatcher
 from tests.support import bearer
 from tests.unit.notification.conftest import PUBLIC
-from tests.unit.notification.factories import ContractStory, problem_opened
+from tests.unit.notification.factories import ContractStory, problem_opened, support_requested
 
 FREELANCER = bearer("fl-1", "freelancer")
 OPERATOR = bearer("ops-1", "operator")
@@ -27,6 +27,7 @@ async def take(database: Store, *events) -> None:
             "billing": (BILLING_PROBLEMS, handlers.on_billing_problem),
             "contract": (CONTRACT_EVENTS, handlers.on_contract_event),
             "time_entry": (TIME_ENTRIES, handlers.on_time_entry),
+            "support": (SUPPORT_REQUESTS, handlers.on_support_request),
         }[event.type.split(".")[0]]
         async with database.transaction() as tx:
             if await tx.first_time(topic, event.id):
@@ -195,3 +196,30 @@ async def test_a_delivery_claimed_by_one_worker_is_not_taken_by_another(notifica
         first = await store.claim_delivery(tx.connection, due.delivery_id, due.next_attempt_at, later)
         second = await store.claim_delivery(tx.connection, due.delivery_id, due.next_attempt_at, later)
     assert (first, second) == (True, False)
+
+
+async def test_a_request_id_is_taken_once_and_the_nudge_is_remembered_in_the_store(notification_store):
+    contract = ContractStory("c-1", "client-1", "fl-1")
+    await take(notification_store, contract.opened(), problem_opened("client-1", "payment_failed", "Declined."),
+               contract.paused(("platform",)))
+    first = support_requested("c-1", "fl-1", request_id="req-1")
+    await take(notification_store, first, support_requested("c-1", "fl-1", request_id="req-1"),
+               support_requested("c-1", "fl-1", request_id="req-2"))
+    kinds = [(e["key"], e["data"]["kind"]) for e in await published(notification_store) if e["topic"] == "notifications"]
+    assert kinds.count(("client-1", "freelancer_waiting")) == 1
+    assert kinds.count(("support", "support_case")) == 2 and kinds.count(("fl-1", "support_request_received")) == 2
+    async with notification_store.reading() as connection:
+        cases = await store.support_queue(connection, 10)
+        outcomes = (await connection.execute(select(store.support_inputs.c.input_id, store.support_inputs.c.outcome)
+                                             .order_by(store.support_inputs.c.input_id))).all()
+    assert [case["case_id"] for case in cases] == ["req-2", "req-1"]
+    assert [case["client_nudged"] for case in cases] == [False, True]
+    assert [tuple(row) for row in outcomes] == [("req-1", "support_case"), ("req-2", "support_case")]
+
+
+async def test_a_refusal_is_recorded_with_its_reason(notification_store):
+    await take(notification_store, support_requested("c-nowhere", "fl-1", request_id="req-9"))
+    async with notification_store.reading() as connection:
+        outcome = (await connection.execute(select(store.support_inputs.c.outcome))).scalar_one()
+        assert await store.support_queue(connection, 10) == []
+    assert outcome == "refused:unknown_contract"
