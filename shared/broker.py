@@ -53,7 +53,7 @@ def make_outbox_producer(settings: BaseServiceSettings) -> AIOKafkaProducer:
     )
 
 
-class KafkaRefusedUs(SystemExit):
+class KafkaRefusedUs(Exception):
     """Kafka answered but will not let us in: a configuration error, not an outage."""
 
 

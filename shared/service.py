@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from shared.auth import ApiRoute, Endpoint, Role
-from shared.broker import make_broker, make_outbox_producer, wait_for_kafka
+from shared.broker import KafkaRefusedUs, make_broker, make_outbox_producer, wait_for_kafka
 from shared.consumer import Apply, ApplyBatch, EventIntake
 from shared.dead_letters import DeadLetters
 from shared.http import api_app
@@ -210,6 +210,9 @@ async def _serve(service: Service) -> None:
         await asyncio.gather(starting, return_exceptions=True)
         log.info("stopped before Kafka answered")
         return
-    starting.result()  # a refusal of our credentials ends the process here, with its one line
+    try:
+        starting.result()
+    except KafkaRefusedUs as refused:  # ends the process with its one line, no traceback
+        raise SystemExit(str(refused)) from None
     await stop_asked
     await service.stop()
