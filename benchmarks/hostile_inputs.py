@@ -380,14 +380,17 @@ def _break(draw: st.DrawFn, topic: str, event: dict, category: str) -> Draft:  #
                            note=f"{'.'.join(path)}: {why}")
         case "huge_number":
             numeric = [p for p in _leaves(event) if p[-1] in INT_FIELDS | {"amount_due", "weekly_limit_hours"}]
-            path = draw(st.sampled_from(numeric or [("data", "attempt")]))
+            # An event type without numbers gets one where a string or a time belongs: still wrong.
+            path = draw(st.sampled_from(numeric or _leaves(event)))
             value = draw(st.sampled_from(HUGE_NUMBERS))
             if path == ("data", "amount_due") and value == -1:
                 value = RawJson("-0.01")
-            may_apply = path not in numeric or _may_hold(path[-1], value)
-            return replace(draft, event=_set(event, path, value),
-                           reasons=schema | {"invalid_json", "too_large", "handler_error"},
-                           may_apply=may_apply, note=f"{'.'.join(path)} = {str(value)[:40]}")
+            reasons = schema | {"invalid_json", "too_large", "handler_error"}
+            if path == ("data", keyed):
+                reasons |= {"key_mismatch"}
+            return replace(draft, event=_set(event, path, value), reasons=reasons,
+                           may_apply=path in numeric and _may_hold(path[-1], value),
+                           note=f"{'.'.join(path)} = {str(value)[:40]}")
         case "long_text":
             path = draw(st.sampled_from(_leaves(event)))
             length = draw(st.sampled_from([201, 4001, 20_000, 60_000]))
