@@ -29,6 +29,18 @@ ODD_IDS = [
 ]
 BAD_LIMITS = ["²", "-1", "0", "1e3", "99999999999999999999", "%00", "١٢", "", "5.0", "0x10", " 5", "5 ",
               "NaN", "5%00", "9" * 1500, "501", "1,000"]
+# Webhook targets, none of which needs a DNS lookup: numeric hosts in every notation, odd forms.
+HOSTILE_TARGETS = [
+    "javascript:alert(1)", "file:///etc/passwd", "http://127.0.0.1/", "https://127.1/", "https://0x7f000001/",
+    "https://2130706433/", "https://0177.0.0.1/", "https://[::1]/", "https://[::ffff:127.0.0.1]/",
+    "https://169.254.169.254/latest/meta-data", "https://[fd00:ec2::254]/", "https://999999999999/",
+    "https://1.2.3.4.5/", "https://0x/", "https://[::1%25eth0]/", "https://user:pw@203.0.113.9/",
+    "https://203.0.113.9/#frag", "https://203.0.113.9:99999/", "https://203.0.113.9:-1/", "https://[/", "https:///path",
+    "https://\u00e9.example/", "https://203.0.113.9/" + "a" * 2100, "https://localhost/", "https://0.0.0.0/",
+    "https://[::]/", "https://255.255.255.255/", "https://224.0.0.1/", "https://100.64.0.1/",
+    "https://[64:ff9b::7f00:1]/", "https://203.0.113.9./", "https://203.0.113.9/%00", "https://0000000000000000000000000000000000000000000000000000000000000000000177.1/",
+    "https://0x" + "f" * 500 + "/", "https://1e3/", "https://[::ffff:999.1.1.1]/", "", " ", "https://", "\u0000",
+]
 OVERFLOW_TIMES = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
 
 
@@ -194,6 +206,10 @@ def cases_for(service: str, app_routes: list, secret: str, marker: str, max_body
                                   ("empty bearer", {"Authorization": "Bearer "})):
                 cases.append(HttpCase(service, "http_auth", f"{method} {route.path}: {label}", method, url, header,
                                       json.dumps(base).encode() if base else None, expect=frozenset({401})))
+            if route.path == "/webhooks" and method == "POST":
+                for target in HOSTILE_TARGETS:
+                    body = json.dumps({**(base or {}), "url": target}).encode()
+                    cases.append(case("http_body", f"webhook url {target[:40]!r}", content=body, headers=json_type))
             if method == "POST":
                 for category, label, body, strict in _bodies(base, marker, max_body):
                     cases.append(case(category, label, content=body, headers=json_type,

@@ -5,6 +5,7 @@ benchmarks.hostile; works on services running in this process.
 """
 
 import asyncio
+import hashlib
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -254,9 +255,8 @@ def _judge(item: Sent, group: str, parked: list[DeadLetter], reasons: tuple[str,
 
 def _faithful(letter: DeadLetter, made: Input) -> bool:
     if letter.header("x-dlq-truncated") == "true":
-        import hashlib
-
-        return (letter.header("x-dlq-original-size") == str(len(made.value))
-                and letter.header("x-dlq-original-sha256") == hashlib.sha256(made.value).hexdigest()
-                and made.value.startswith(letter.record.value or b""))
-    return (letter.record.value or b"") == made.value and letter.record.key == made.key
+        value, key = made.value or b"", made.key or b""
+        return (letter.header("x-dlq-original-size") == str(len(value))
+                and letter.header("x-dlq-original-sha256") == hashlib.sha256(value).hexdigest()
+                and value.startswith(letter.record.value or b"") and key.startswith(letter.record.key or b""))
+    return (letter.record.value or b"") == (made.value or b"") and letter.record.key == made.key

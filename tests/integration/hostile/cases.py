@@ -36,7 +36,7 @@ def payment_failed(client: str, **data: Any) -> dict[str, Any]:
                     {"payment_method_id": "pm-1", "attempt": 1} | data)
 
 
-def bad(topic: str, value: bytes | dict, reason: str | set[str], *, key: bytes | None | str = "data",
+def bad(topic: str, value: bytes | dict | None, reason: str | set[str], *, key: bytes | None | str = "data",
         headers: Sequence[tuple[str, bytes | None]] = (), note: str = "") -> Input:
     """A record that must be dead-lettered with `reason` (or one of several)."""
     event = value if isinstance(value, dict) else None

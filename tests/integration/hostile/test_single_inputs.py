@@ -61,6 +61,10 @@ CASES: dict[str, tuple[str, Make]] = {
         BILLING_EVENTS.name, b'{"specversion": "1.0", "id": ', "invalid_json", key=key.encode())),
     "JSON nested 1,000 levels deep": (BILLING_EVENTS.name, lambda key: bad(
         BILLING_EVENTS.name, b"[" * 1000 + b"]" * 1000, {"invalid_json", "schema_violation"}, key=key.encode())),
+    "null value (a tombstone)": (BILLING_EVENTS.name, lambda key: bad(
+        BILLING_EVENTS.name, None, "invalid_json", key=key.encode())),
+    "key of 100 KiB": (BILLING_EVENTS.name, lambda key: bad(
+        BILLING_EVENTS.name, payment_failed(key), "key_mismatch", key=key.encode() + b"k" * 100_000)),
     "unknown type": (BILLING_EVENTS.name, lambda key: bad(
         BILLING_EVENTS.name, payment_failed(key) | {"type": "billing.payment_refunded"}, "unknown_type")),
     "missing specversion": (BILLING_EVENTS.name, lambda key: bad(
@@ -304,26 +308,41 @@ async def test_one_event_id_on_two_topics_is_applied_on_each(four_services):
     assert verdict["type"] == "time_entry.accepted" and verdict["causationid"] == shared_id
 
 
-async def test_a_handler_that_keeps_failing_dead_letters_only_its_event(four_services):
-    service = four_services["billing-monitor"]
-    key = run_id("client")
-    doomed = bad(BILLING_EVENTS.name, event_of(BILLING_EVENTS.name, key, "billing.account_reinstated", {}),
-                 "handler_error")
-    intake = service.intakes[0]
-    original = intake._apply  # noqa: SLF001 - the test makes the real handler fail for one event
+HANDLED = {
+    "billing-monitor, one event at a time": ("billing-monitor", BILLING_EVENTS.name, "billing.account_reinstated", {}),
+    "time-tracking, a whole batch at once": ("time-tracking", TIME_ENTRIES_SUBMITTED.name, "time_entry.submitted", {
+        "entry_id": "doomed", "freelancer_id": "f", "started_at": rfc3339(NOW - timedelta(hours=2)),
+        "ended_at": rfc3339(NOW - timedelta(hours=1)), "source": "tracker"}),
+}
+
+
+@pytest.mark.parametrize(("name", "topic", "event_type", "data"), HANDLED.values(), ids=HANDLED.keys())
+async def test_a_handler_that_keeps_failing_dead_letters_only_its_event(four_services, name, topic, event_type, data):
+    service = four_services[name]
+    key = run_id("key")
+    doomed = bad(topic, event_of(topic, key, event_type, data), "handler_error")
+    intake = next(intake for intake in service.intakes if intake.topic.name == topic)
+    one, many = intake._apply, intake._apply_batch  # noqa: SLF001 - the real handlers, made to fail for one event
     calls = []
 
     async def failing_on_one(tx, event):  # noqa: ANN001, ANN202
         if event.id == doomed.event_id:
             calls.append(time.monotonic())
             raise RuntimeError("this handler fails on this event, every time")
-        return await original(tx, event)
+        return await one(tx, event)
+
+    async def batch_failing_on_one(tx, events):  # noqa: ANN001, ANN202
+        if any(event.id == doomed.event_id for event in events):
+            raise RuntimeError("the batch holds the event the handler fails on")
+        return await many(tx, events)
 
     intake._apply = failing_on_one  # noqa: SLF001
+    if many is not None:
+        intake._apply_batch = batch_failing_on_one  # noqa: SLF001
     try:
-        ledger = await through(four_services, sandwiched(BILLING_EVENTS.name, key, doomed, before=5, after=5))
+        ledger = await through(four_services, sandwiched(topic, key, doomed, before=5, after=5))
     finally:
-        intake._apply = original  # noqa: SLF001
+        intake._apply, intake._apply_batch = one, many  # noqa: SLF001
     assert [v.reasons for v in ledger.of(doomed)] == [("handler_error",)]
     assert len(calls) >= 3, "three attempts before giving up"
     assert not deaths(service)
