@@ -68,6 +68,8 @@ async def test_a_freelancer_asks_about_a_platform_pause_and_the_client_is_nudged
             await publish(bootstrap, BILLING_PROBLEMS, [problem_opened(client, "chargeback", f"Dispute {canary}")])
             await publish(bootstrap, CONTRACT_EVENTS, [contract.paused(("platform",))])
             await notices.wait_for(to(freelancer, kind="contract_paused"), count=2)
+            # billing.problems is its own consumer: the nudge names the dispute once it is known
+            await notices.wait_for(to(client, kind="billing_action_required"), count=2)
             await publish(bootstrap, SUPPORT_REQUESTS, [support_requested(cid, freelancer)])
             await notices.wait_for(to(client, kind="freelancer_waiting"), count=2)
             await notices.settle()
