@@ -65,3 +65,70 @@ async def test_the_design_statuses_on_time_entries(four_services):
     limit = [case for case in cases_for("notification", notification.routes, secret, MARKER)
              if case.label == "GET /recipients/{recipient_id}/notifications: limit='²'"]
     assert [o.status for o in await send_all(notification.http_app(), limit)] == [400]
+
+
+RAW_REQUESTS = {
+    "path bytes not UTF-8": b"GET /clients/\xff\xfe/billing-problems HTTP/1.1\r\nHost: a\r\n{auth}\r\n",
+    "path percent-escapes not UTF-8": b"GET /clients/%ff%fe%00/billing-problems HTTP/1.1\r\nHost: a\r\n{auth}\r\n",
+    "request line over 2 KiB": b"GET /clients/" + b"c" * 3000 + b"/billing-problems HTTP/1.1\r\nHost: a\r\n{auth}\r\n",
+    "request line over 64 KiB": b"GET /clients/" + b"c" * 70_000 + b"/billing-problems HTTP/1.1\r\nHost: a\r\n\r\n",
+    "header value not ASCII": b"GET /clients/c1/billing-problems HTTP/1.1\r\nHost: a\r\nX-Note: \xff\xfe\r\n{auth}\r\n",
+    "header name not a token": b"GET /health HTTP/1.1\r\nHost: a\r\nX Bad\xff: 1\r\n\r\n",
+    "Content-Length that lies": b"POST /clients/c1/billing-problems HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n{auth}\r\n"
+                                + b"x" * 500,
+    "Content-Length of 20 digits": b"POST /clients/c1/billing-problems HTTP/1.1\r\nHost: a\r\n"
+                                   b"Content-Length: 99999999999999999999\r\n{auth}\r\n",
+    "Content-Length negative": b"GET /health HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+    "two Content-Lengths": b"GET /health HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    "broken chunked body": b"POST /clients/c1/billing-problems HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+                           b"{auth}\r\nzz\r\nnot hex\r\n",
+    "chunked body over the limit": b"POST /clients/c1/billing-problems HTTP/1.1\r\nHost: a\r\n"
+                                   b"Transfer-Encoding: chunked\r\n{auth}\r\n" + (b"4000\r\n" + b"b" * 0x4000 + b"\r\n") * 5
+                                   + b"0\r\n\r\n",
+    "HTTP/9.9": b"GET /health HTTP/9.9\r\nHost: a\r\n\r\n",
+    "a TLS hello on the plain port": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 64,
+    "absolute URI": b"GET http://evil.example/clients/c1/billing-problems HTTP/1.1\r\nHost: a\r\n{auth}\r\n",
+    "method not known": b"BREW /health HTTP/1.1\r\nHost: a\r\n\r\n",
+}
+
+
+async def test_the_real_server_never_answers_a_malformed_request_with_a_5xx(four_services, unused_tcp_port):
+    """Byte-level requests no HTTP client would send, to uvicorn serving the app as the service does."""
+    import asyncio
+
+    import uvicorn
+
+    from shared.auth import mint
+
+    service = four_services["billing-monitor"]
+    secret = service.settings.auth_jwt_secret.get_secret_value()
+    auth = f"Authorization: Bearer {mint(secret, 'support-1', 'support')}\r\n".encode()
+    server = uvicorn.Server(uvicorn.Config(service.http_app(), host="127.0.0.1", port=unused_tcp_port,
+                                           log_config=None, access_log=False))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not serving.done(), serving.result()
+            await asyncio.sleep(0.01)
+        answers = {}
+        for label, raw in RAW_REQUESTS.items():
+            reader, writer = await asyncio.open_connection("127.0.0.1", unused_tcp_port)
+            writer.write(raw.replace(b"{auth}", auth))
+            await writer.drain()
+            try:
+                head = await asyncio.wait_for(reader.read(200), 5)
+            except TimeoutError:
+                head = b""
+            writer.close()
+            answers[label] = head.split(b"\r\n", 1)[0].decode("latin-1")
+        reader, writer = await asyncio.open_connection("127.0.0.1", unused_tcp_port)
+        writer.write(b"GET /health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        health = (await asyncio.wait_for(reader.read(200), 5)).split(b"\r\n", 1)[0]
+        writer.close()
+    finally:
+        server.should_exit = True
+        await serving
+    five_hundreds = {label: line for label, line in answers.items() if line[9:10] == "5"}
+    assert five_hundreds == {}, answers
+    assert answers["request line over 2 KiB"].startswith("HTTP/1.1 414"), answers
+    assert health == b"HTTP/1.1 200 OK"
