@@ -388,6 +388,8 @@ def _break(draw: st.DrawFn, topic: str, event: dict, category: str) -> Draft:  #
             reasons = schema | {"invalid_json", "too_large", "handler_error"}
             if path == ("data", keyed):
                 reasons |= {"key_mismatch"}
+            if path == ("type",):
+                reasons |= {"unknown_type"}
             return replace(draft, event=_set(event, path, value), reasons=reasons,
                            may_apply=path in numeric and _may_hold(path[-1], value),
                            note=f"{'.'.join(path)} = {str(value)[:40]}")
