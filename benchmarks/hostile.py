@@ -28,7 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.hostile_http import cases_for, send_all
-from benchmarks.hostile_inputs import CATEGORIES, CONSUMED, build_inputs
+from benchmarks.hostile_events import CONSUMED
+from benchmarks.hostile_inputs import CATEGORIES, build_inputs
 from benchmarks.hostile_ledger import DeadLetterReader, account, deaths, drained, publish_inputs
 from ops.kafka_local import LocalKafka
 from services.billing_monitor import app as billing_monitor

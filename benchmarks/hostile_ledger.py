@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from sqlalchemy import select
 
-from benchmarks.hostile_inputs import CONSUMERS, REASONS, Input
+from benchmarks.hostile_events import CONSUMERS
+from benchmarks.hostile_inputs import REASONS, Input
 from shared.metrics import group_lag
 from shared.service import Service
 from shared.store import inbox

@@ -2,14 +2,14 @@
 case is accounted for (applied by each consuming service, or dead-lettered with its reason)."""
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from benchmarks.hostile_inputs import CONSUMERS, Input, canary, encode, key_field, rfc3339
+from benchmarks.hostile_events import CONSUMERS, key_field, rfc3339
+from benchmarks.hostile_inputs import Input, canary, encode
 from benchmarks.hostile_ledger import DeadLetterReader, Ledger, account, lag_of, publish_inputs
 from shared.service import Service
 
@@ -89,7 +89,3 @@ async def until_caught_up(services: dict[str, Service], partitions: set[tuple[st
         if time.monotonic() > deadline:
             raise AssertionError(f"partitions still behind after {timeout}s: {behind}")
         await asyncio.sleep(0.3)
-
-
-def as_json(value: bytes) -> dict[str, Any]:
-    return json.loads(value)

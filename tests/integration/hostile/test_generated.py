@@ -11,7 +11,8 @@ import os
 
 import pytest
 
-from benchmarks.hostile_inputs import CONSUMED, build_inputs
+from benchmarks.hostile_events import CONSUMED
+from benchmarks.hostile_inputs import build_inputs
 from benchmarks.hostile_ledger import deaths, drained
 from tests.integration.hostile.cases import run_id, through
 

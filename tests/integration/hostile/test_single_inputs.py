@@ -13,7 +13,8 @@ import httpx
 import pytest
 from sqlalchemy import insert, select
 
-from benchmarks.hostile_inputs import CONSUMERS, RawJson, encode, rfc3339
+from benchmarks.hostile_events import CONSUMERS, rfc3339
+from benchmarks.hostile_inputs import RawJson, encode
 from benchmarks.hostile_ledger import applied_ids, deaths
 from shared.store import outbox
 from shared.topics import (
