@@ -29,8 +29,10 @@ from shared.metrics import Metrics
 from shared.relay import OutboxRelay
 from shared.store import Store, Transaction
 from shared.topics import Topic
+from shared.unparsable import UnparsableRecord, install
 
 log = get_logger(__name__)
+install()
 
 Apply = Callable[[Transaction, Any], Awaitable[None]]
 # Optional: applies a whole batch's new events (deduplicated, in order) at once, so a handler can
@@ -101,6 +103,9 @@ class EventIntake:
 
     def admit(self, record: ConsumerRecord) -> Envelope:
         """The record as an event of this topic, or `InvalidEvent` saying why it cannot be taken."""
+        if isinstance(record, UnparsableRecord):
+            raise InvalidEvent("invalid_header", f"Kafka's record could not be parsed ({record.error}); "
+                               "a header name that is not UTF-8 does that")
         _check_headers(record.headers)
         if len(record.value or b"") > MAX_EVENT_BYTES:
             raise InvalidEvent("too_large", f"{len(record.value)} bytes; events are at most {MAX_EVENT_BYTES}")
