@@ -1,6 +1,7 @@
 """The dead-letter path: what a consumer cannot use goes to `<topic>.dlq` with the reason in headers.
 
-The original bytes go as they were, unless they cannot fit in a record the producer may send:
+The original bytes go as they were (unless aiokafka could not parse the record: then there are none
+to give, and a header says so), unless they cannot fit in a record the producer may send:
 then a truncated copy goes, with the original's size and SHA-256, so the partition still moves on.
 """
 
@@ -12,6 +13,7 @@ from aiokafka import ConsumerRecord
 
 from shared.logs import get_logger
 from shared.metrics import Metrics
+from shared.unparsable import UnparsableRecord
 
 log = get_logger(__name__)
 
@@ -42,6 +44,8 @@ class DeadLetters:
             "x-dlq-consumer-group": self._consumer_group,
             "x-dlq-failed-at": datetime.now(UTC).isoformat(),
         }
+        if isinstance(record, UnparsableRecord):  # aiokafka could not read its key and bytes: nor can we
+            headers["x-dlq-original-unavailable"] = "true"
         if len(value) > MAX_VALUE_BYTES or (key is not None and len(key) > MAX_KEY_BYTES):
             headers |= {
                 "x-dlq-truncated": "true",
