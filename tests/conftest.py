@@ -1,8 +1,10 @@
 """Suite-wide fixtures: one real Kafka broker per session, started only if a test asks for it.
 
-The broker is, in order of preference: the one named by KAFKA_BOOTSTRAP_SERVERS;
-a testcontainers Kafka when a Docker engine answers; otherwise a local JVM broker
-(ops.kafka_local). The header of every run says which one.
+CONTRACT_PAUSE_TEST_KAFKA chooses the broker: `external` (KAFKA_BOOTSTRAP_SERVERS), `docker`
+(a testcontainers Kafka: the image deploy/build-images.sh builds, or apache/kafka) or `jvm` (a local
+broker from the Maven jars, ops.kafka_local). Unset: KAFKA_BOOTSTRAP_SERVERS if set, else docker when
+an engine answers and a Kafka image can be had, else jvm, with one line saying why when Docker answered.
+The header of every run says which one.
 """
 
 from __future__ import annotations
@@ -22,42 +24,50 @@ from tests.support import TEST_JWT_SECRET
 # Every service built in a test serves its API with this development key (tests mint tokens with it).
 os.environ.setdefault("AUTH_JWT_SECRET", TEST_JWT_SECRET)
 
-# Confluent's image: testcontainers' KafkaContainer drives Confluent's start scripts.
-TESTCONTAINERS_KAFKA_IMAGE = os.environ.get("CONTRACT_PAUSE_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:7.9.0")
+BROKER_VARIABLE = "CONTRACT_PAUSE_TEST_KAFKA"
+BROKER_KINDS = ("jvm", "docker", "external")
 
 
 @dataclass(frozen=True)
 class BrokerChoice:
-    kind: str  # "external", "testcontainers" or "local"
+    kind: str  # one of BROKER_KINDS
     description: str
-
-
-def _docker_engine_answers() -> bool:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=2)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
-        return False
+    image: str | None = None  # docker: the Kafka image
+    fallback: str | None = None  # unset choice, Docker answered, yet jvm: why
 
 
 def _choose_broker() -> BrokerChoice:
+    requested = os.environ.get(BROKER_VARIABLE, "").strip().lower()
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-    if external:
+    if requested not in ("", *BROKER_KINDS):
+        raise pytest.UsageError(f"{BROKER_VARIABLE}={requested}: choose one of {', '.join(BROKER_KINDS)} (or leave it unset)")
+    if requested == "external" or (not requested and external):
+        if not external:
+            raise pytest.UsageError(f"{BROKER_VARIABLE}=external needs KAFKA_BOOTSTRAP_SERVERS (host:port[,host:port])")
         return BrokerChoice("external", f"{external} (from KAFKA_BOOTSTRAP_SERVERS)")
-    if _docker_engine_answers():
-        return BrokerChoice(
-            "testcontainers",
-            f"testcontainers {TESTCONTAINERS_KAFKA_IMAGE} (KRaft) — KAFKA_BOOTSTRAP_SERVERS unset, Docker engine answered",
-        )
-    return BrokerChoice(
-        "local",
-        f"local JVM (Apache Kafka {kafka_local.kafka_version()}, KRaft) — KAFKA_BOOTSTRAP_SERVERS unset, no Docker engine",
-    )
+    jvm = f"local JVM (Apache Kafka {kafka_local.kafka_version()}, KRaft)"
+    if requested == "jvm":
+        return BrokerChoice("jvm", f"{jvm} — {BROKER_VARIABLE}=jvm")
+
+    from tests.e2e.containers import engine
+
+    problem = engine.engine_problem()
+    if problem is None:
+        image, source = engine.kafka_image()
+        if image is None:
+            problem = source
+    if requested == "docker":
+        if problem is not None:
+            raise pytest.UsageError(f"{BROKER_VARIABLE}=docker, but {problem}")
+        return BrokerChoice("docker", f"testcontainers {image} ({source}, KRaft) — {BROKER_VARIABLE}=docker", image)
+    if problem is None:
+        return BrokerChoice("docker", f"testcontainers {image} ({source}, KRaft) — {BROKER_VARIABLE} unset, "
+                            "Docker engine answered", image)
+    if problem.startswith("no Docker engine"):
+        return BrokerChoice("jvm", f"{jvm} — {BROKER_VARIABLE} unset, no Docker engine")
+    return BrokerChoice("jvm", f"{jvm} — {BROKER_VARIABLE} unset, Docker engine answered but no Kafka image",
+                        fallback=f"Docker answers, but {problem}: the tests use a local JVM broker instead "
+                                 f"(set {BROKER_VARIABLE}=jvm|docker|external to choose)")
 
 
 _broker_choice_key = pytest.StashKey[BrokerChoice]()
@@ -69,8 +79,9 @@ def broker_choice(config: pytest.Config) -> BrokerChoice:
     return config.stash[_broker_choice_key]
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"kafka broker: {broker_choice(config).description}"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    choice = broker_choice(config)
+    return [f"kafka broker: {choice.description}", *([choice.fallback] if choice.fallback else [])]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -86,21 +97,11 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
     choice = broker_choice(request.config)
     if choice.kind == "external":
         yield os.environ["KAFKA_BOOTSTRAP_SERVERS"].strip()
-    elif choice.kind == "testcontainers":
-        try:
-            from testcontainers.community.kafka import KafkaContainer
-        except ImportError:
-            from testcontainers.kafka import KafkaContainer
-        container = (
-            KafkaContainer(TESTCONTAINERS_KAFKA_IMAGE)
-            .with_kraft()
-            .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
-            .with_env("KAFKA_NUM_PARTITIONS", "6")
-            .with_env("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
-            .with_env("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
-        )
-        with container:
-            yield container.get_bootstrap_server()
+    elif choice.kind == "docker":
+        from tests.e2e.containers.engine import kafka_container
+
+        with kafka_container(choice.image) as broker:
+            yield broker.bootstrap
     else:
         with kafka_local.LocalKafka() as broker:
             yield broker.bootstrap_servers
