@@ -9,7 +9,7 @@ back first); then one `billing.payment_failed` is published, and the figure is t
 publishing it to reading the last of the N `contract.paused` on contracts.events.
 
 Baseline, same run, same broker: the very same N `contract.paused` messages produced by a bare
-aiokafka producer (the relay's settings: acks=all, idempotent, linger 5 ms) to a scratch topic and
+aiokafka producer (the relay's settings: acks=all, idempotent, its linger) to a scratch topic and
 read back by a bare consumer. The difference is what the two services add: two consume/commit
 hops, billing-monitor's rule, contract-state's fan-out transaction and both outboxes.
 """
@@ -18,35 +18,26 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
-from ops.kafka_local import LocalKafka
+from benchmarks.common import Reader, broker, producing, services, wait_healthy
 from shared.events.billing import PaymentFailed, PaymentFailedData
 from shared.events.contracts import OpenContract, OpenContractData
 from shared.events.envelope import Envelope
 from shared.topics import BILLING_EVENTS, BILLING_PROBLEMS, CONTRACT_COMMANDS, CONTRACT_EVENTS, Topic, ensure_topics
 
-REPO = Path(__file__).resolve().parents[1]
 SERVICES = ("billing_monitor", "contract_state")
-READY_TIMEOUT = 60.0
-WAIT_TIMEOUT = 180.0
 
 
 @dataclass
@@ -55,44 +46,6 @@ class RunFigures:
     first_paused_seconds: float
     last_paused_seconds: float
     baseline_seconds: float
-
-
-class Reader:
-    """Reads a topic from the moment it was opened, noting when each record arrived."""
-
-    def __init__(self, consumer: AIOKafkaConsumer, topic: str) -> None:
-        self._consumer = consumer
-        self.topic = topic
-        self.arrivals: list[tuple[float, ConsumerRecord]] = []
-
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def opened(cls, bootstrap: str, topic: str) -> AsyncIterator["Reader"]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-            if not partitions:
-                await consumer._client.force_metadata_update()  # noqa: SLF001 - a topic created a moment ago
-                partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
-            consumer.assign(partitions)
-            await consumer.seek_to_end(*partitions)
-            for partition in partitions:
-                await consumer.position(partition)  # resolve "end" now, not at the first fetch
-            yield cls(consumer, topic)
-        finally:
-            await consumer.stop()
-
-    async def until(self, matches: Callable[[ConsumerRecord], bool], count: int) -> list[tuple[float, ConsumerRecord]]:
-        """Read until `count` matching records arrived; returns them with their arrival times."""
-        deadline = time.perf_counter() + WAIT_TIMEOUT
-        while len(found := [(t, r) for t, r in self.arrivals if matches(r)]) < count:
-            if time.perf_counter() > deadline:
-                raise TimeoutError(f"{len(found)} of {count} records within {WAIT_TIMEOUT}s")
-            batches = await self._consumer.getmany(timeout_ms=100)
-            arrived = time.perf_counter()
-            self.arrivals.extend((arrived, record) for records in batches.values() for record in records)
-        return found[:count]
 
 
 def of_type(event_type: str, keys: set[bytes]) -> Callable[[ConsumerRecord], bool]:
@@ -116,60 +69,6 @@ def payment_failed(client_id: str) -> PaymentFailed:
     data = PaymentFailedData(client_id=client_id, payment_method_id="pm-1", attempt=1,
                              decline_code="insufficient_funds", amount_due=Decimal("49.90"))
     return PaymentFailed.new(data, source="benchmark", time=datetime.now(UTC))
-
-
-# --- the services, as processes ----------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def services(bootstrap: str, workdir: Path) -> Iterator[dict[str, int]]:
-    """Start each service as `python -m services.<pkg>`; yields their HTTP ports; SIGTERM on exit."""
-    processes: dict[str, subprocess.Popen] = {}
-    ports: dict[str, int] = {}
-    try:
-        for package in SERVICES:
-            ports[package] = free_port()
-            env = {
-                **os.environ,
-                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                "DATABASE_URL": f"sqlite:///{workdir / package}.db",
-                "HTTP_PORT": str(ports[package]),
-                "LOG_FORMAT": "json",
-            }
-            log = (workdir / f"{package}.log").open("wb")
-            processes[package] = subprocess.Popen(
-                [sys.executable, "-m", f"services.{package}"], cwd=REPO, env=env, stdout=log, stderr=log
-            )
-        yield ports
-    finally:
-        for process in processes.values():
-            process.send_signal(signal.SIGTERM)
-        for package, process in processes.items():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                print(f"{package} did not stop in 30 s; killing it", file=sys.stderr)
-                process.kill()
-                process.wait()
-
-
-async def wait_healthy(ports: dict[str, int]) -> None:
-    deadline = time.perf_counter() + READY_TIMEOUT
-    async with httpx.AsyncClient() as http:
-        for package, port in ports.items():
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
-                        break
-                if time.perf_counter() > deadline:
-                    raise TimeoutError(f"{package} not healthy within {READY_TIMEOUT}s (see its log)")
-                await asyncio.sleep(0.2)
 
 
 # --- the measurement ---------------------------------------------------------------------------
@@ -223,8 +122,9 @@ async def scratch_topic(bootstrap: str) -> AsyncIterator[Topic]:
 
 async def benchmark(bootstrap: str, contracts: int, runs: int) -> list[RunFigures]:
     await ensure_topics(bootstrap)
-    with tempfile.TemporaryDirectory(prefix="pause-fanout-") as workdir, services(bootstrap, Path(workdir)) as ports:
-        await wait_healthy(ports)
+    with tempfile.TemporaryDirectory(prefix="pause-fanout-") as workdir, \
+            services(bootstrap, Path(workdir), SERVICES) as running:
+        await wait_healthy(running.ports, running.running)
         async with scratch_topic(bootstrap) as baseline_topic, producing(bootstrap) as producer:
             async with (
                 Reader.opened(bootstrap, CONTRACT_EVENTS.name) as events,
@@ -246,17 +146,6 @@ async def benchmark(bootstrap: str, contracts: int, runs: int) -> list[RunFigure
                 return figures
 
 
-@contextlib.asynccontextmanager
-async def producing(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
-    """A producer configured as the services' relay is: acks from all replicas, idempotent, linger 5 ms."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
-    await producer.start()
-    try:
-        yield producer
-    finally:
-        await producer.stop()
-
-
 def describe(figures: RunFigures, contracts: int) -> str:
     return (
         f"last contract.paused {figures.last_paused_seconds:.3f} s after publishing billing.payment_failed "
@@ -264,16 +153,6 @@ def describe(figures: RunFigures, contracts: int) -> str:
         f"{figures.problem_seconds:.3f} s, first contract.paused at {figures.first_paused_seconds:.3f} s) | "
         f"baseline, bare aiokafka produce+consume of the same {contracts} messages: {figures.baseline_seconds:.3f} s"
     )
-
-
-@contextlib.contextmanager
-def broker() -> Iterator[str]:
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-    if external:
-        yield external
-        return
-    with LocalKafka() as local:
-        yield local.bootstrap_servers
 
 
 def main() -> None:

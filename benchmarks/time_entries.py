@@ -9,7 +9,7 @@ The service run writes to the registry's topics: do not point it at a broker the
 using (the suite's own `time-tracking` group would later have to judge every benchmark entry).
 
 - baseline: one AIOKafkaConsumer (own group, batches of 500, commit after each batch) and one
-  AIOKafkaProducer (acks=all, idempotent, linger 5 ms, like the service's) copying every input
+  AIOKafkaProducer (acks=all, idempotent, the linger of the service's relay) copying every input
   to an output topic, on a pair of scratch topics.
 - service: one time-tracking process (in this process) on the registry's topics, under a fresh
   consumer group whose offsets start at the end of its input topics, so only this run's
@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 
 from services.time_tracking import store
 from services.time_tracking.app import Settings, build
+from shared.broker import OUTBOX_LINGER_MS
 from shared.events.contracts import ContractOpened, ContractSnapshot
 from shared.events.time_entries import TimeEntrySubmitted, TimeEntrySubmittedData
 from shared.logs import configure_logging
@@ -102,14 +103,16 @@ async def commit_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
 
 async def baseline(bootstrap: str, keyed: list[tuple[bytes, bytes]]) -> float:
     """Entries per second of a bare consume-then-produce loop over the same backlog."""
-    source = Topic(f"bench.baseline.in.{run_id}", key="contract_id", partitions=DEFAULT_PARTITIONS)
-    sink = Topic(f"bench.baseline.out.{run_id}", key="contract_id", partitions=DEFAULT_PARTITIONS)
+    scratch = uuid.uuid4().hex[:8]
+    source = Topic(f"bench.baseline.in.{scratch}", key="contract_id", partitions=DEFAULT_PARTITIONS)
+    sink = Topic(f"bench.baseline.out.{scratch}", key="contract_id", partitions=DEFAULT_PARTITIONS)
     await ensure_topics(bootstrap, topics=(source, sink))
     try:
         await produce(bootstrap, source.name, keyed)
-        consumer = AIOKafkaConsumer(source.name, bootstrap_servers=bootstrap, group_id=f"bench-baseline-{run_id}",
+        consumer = AIOKafkaConsumer(source.name, bootstrap_servers=bootstrap, group_id=f"bench-baseline-{scratch}",
                                     enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=BATCH)
-        out = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+        out = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                              linger_ms=OUTBOX_LINGER_MS)
         await consumer.start()
         await out.start()
         try:

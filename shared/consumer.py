@@ -10,14 +10,16 @@ is unavailable the batch is not committed and Kafka redelivers it.
 
 import asyncio
 import dataclasses
+import itertools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 from pydantic import TypeAdapter
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -77,11 +79,7 @@ class EventIntake:
         readable = [pair async for pair in self._readable(records)]
         try:
             async with self._store.transaction() as tx:
-                if self._apply_batch is None:
-                    for _, event in readable:
-                        await self._apply_once(tx, event)
-                else:
-                    await self._apply_all_once(tx, [event for _, event in readable])
+                await self._apply_all_once(tx, [event for _, event in readable])
                 emitted = tx.emitted
         except STORE_UNAVAILABLE:
             await asyncio.sleep(1)  # let the store recover before Kafka redelivers the batch
@@ -138,7 +136,8 @@ class EventIntake:
                 log.info("duplicate event skipped")
 
     async def _apply_all_once(self, tx: Transaction, events: list[Envelope]) -> None:
-        """The batch's new events through `apply_batch`; a failure falls back to `apply`, one by one."""
+        """The batch's new events (one inbox statement for all of them) through `apply_batch`, or
+        through `apply` one by one; a failure falls back to `apply`, one event per transaction."""
         fresh = await tx.first_times(self.topic, [event.id for event in events])
         new = []
         for event in events:
@@ -151,6 +150,15 @@ class EventIntake:
                 with bound_to_event(event):
                     log.info("duplicate event skipped")
         if not new:
+            return
+        if self._apply_batch is None:
+            for event in new:
+                with bound_to_event(event):
+                    started = time.perf_counter()
+                    await self._apply(tx, event)
+                    self._metrics.handler_seconds.labels(self.topic.name).observe(time.perf_counter() - started)
+                    self._metrics.consumed.labels(self.topic.name, event.type).inc()
+                    self.applied += 1
             return
         started = time.perf_counter()
         await self._apply_batch(tx, new)
@@ -184,7 +192,7 @@ class EventIntake:
         async def consume(message: KafkaMessage) -> None:
             await self.take(message.raw_message)
 
-        broker.subscriber(
+        subscriber = broker.subscriber(
             self.topic.name,
             group_id=group_id,
             batch=True,
@@ -194,7 +202,27 @@ class EventIntake:
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
             title=f"{group_id}:{self.topic.name}",
-        )(consume)
+        )
+        subscriber(consume)
+        _poll_without_idle_sleep(subscriber)
+
+
+# How long one poll of an idle partition waits; a record arriving meanwhile ends it at once.
+IDLE_POLL_MS = 1000
+
+
+def _poll_without_idle_sleep(subscriber: BatchSubscriber) -> None:
+    """FastStream 0.7.8's batch subscriber sleeps `batch_timeout_ms` (200 ms by default) after every
+    empty poll, so a record arriving on an idle service waited up to that long before its poll even
+    began. Poll instead with a long wait that returns as soon as a record has been fetched."""
+    if not isinstance(subscriber, BatchSubscriber):
+        raise TypeError(f"expected FastStream's BatchSubscriber, got {type(subscriber).__name__}")
+
+    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord, ...]:
+        batches = await consumer.getmany(timeout_ms=IDLE_POLL_MS, max_records=subscriber.max_records)
+        return tuple(itertools.chain.from_iterable(batches.values()))
+
+    subscriber.get_msg = get_msg
 
 
 def _check_headers(headers: Sequence[tuple[str, bytes | None]]) -> None:

@@ -1,0 +1,292 @@
+"""What the benchmarks share: the broker, the services as processes, readers that note arrival
+times, scratch topics for baselines, and a bare aiokafka hop for a baseline of its own."""
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.broker import OUTBOX_LINGER_MS
+from shared.metrics import group_lag
+from shared.service import Service
+from shared.topics import DEFAULT_PARTITIONS, Topic, ensure_topics
+
+REPO = Path(__file__).resolve().parents[1]
+READY_TIMEOUT = 90.0
+WAIT_TIMEOUT = 180.0
+# Development key of the services' HTTP APIs in benchmark runs (never a production key).
+JWT_SECRET = "benchmark-secret-for-contract-pause-benchmarks"
+
+
+@contextlib.contextmanager
+def broker() -> Iterator[str]:
+    """KAFKA_BOOTSTRAP_SERVERS when set, else a LocalKafka for the duration."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    if external:
+        yield external
+        return
+    from ops.kafka_local import LocalKafka
+
+    with LocalKafka() as local:
+        yield local.bootstrap_servers
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Processes:
+    """Services started as `python -m services.<pkg>`, each with its own database, port and log."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, subprocess.Popen] = {}
+        self.ports: dict[str, int] = {}
+
+    def pid(self, package: str) -> int:
+        return self.running[package].pid
+
+
+@contextlib.contextmanager
+def services(
+    bootstrap: str, workdir: Path, packages: Sequence[str], env: dict[str, str] | None = None,
+    runner: Callable[[str], list[str]] | None = None,
+) -> Iterator[Processes]:
+    """Start each service as its own process; SIGTERM on exit (SIGKILL after 30 s). `runner` gives
+    another command line for a package (e.g. under a profiler)."""
+    started = Processes()
+    try:
+        for package in packages:
+            port = free_port()
+            environment = {
+                **os.environ,
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "DATABASE_URL": f"sqlite:///{workdir / package}.db",
+                "HTTP_PORT": str(port),
+                "LOG_FORMAT": "json",
+                "LOG_LEVEL": "WARNING",
+                "AUTH_JWT_SECRET": JWT_SECRET,
+                **(env or {}),
+            }
+            log = (workdir / f"{package}.log").open("wb")
+            started.ports[package] = port
+            started.running[package] = subprocess.Popen(
+                runner(package) if runner else [sys.executable, "-m", f"services.{package}"],
+                cwd=REPO, env=environment, stdout=log, stderr=log,
+            )
+        yield started
+    finally:
+        stop_all(started.running)
+
+
+@contextlib.contextmanager
+def bare_hops(bootstrap: str, hops: Sequence[tuple[str, str]], workdir: Path) -> Iterator[None]:
+    """Bare aiokafka relays (`python -m benchmarks.common IN OUT`), one process per hop."""
+    running = {}
+    try:
+        for number, (source, sink) in enumerate(hops):
+            log = (workdir / f"bare-hop-{number}.log").open("wb")
+            running[f"bare hop {number}"] = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.common", bootstrap, source, sink, f"bench-bare-{uuid.uuid4().hex[:8]}"],
+                cwd=REPO, stdout=log, stderr=log,
+            )
+        yield
+    finally:
+        stop_all(running)
+
+
+async def bare_warm_up(producer: AIOKafkaProducer, out: "Reader", topic: str) -> None:
+    """Until both hops' consumers hold their partitions, a message is lost to them (they start at
+    the end): send one a second until one comes through."""
+    deadline = time.perf_counter() + 90
+    while time.perf_counter() < deadline:
+        key = f"warm-{uuid.uuid4().hex}".encode()
+        await (await producer.send(topic, b"{}", key=key))
+        with contextlib.suppress(TimeoutError):
+            await out.until(lambda record, key=key: record.key == key, 1, timeout=1.0)
+            return
+    raise TimeoutError("the bare relay did not pass a message within 90 s")
+
+
+def stop_all(running: dict[str, subprocess.Popen]) -> None:
+    for process in running.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for name, process in running.items():
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            print(f"{name} did not stop in 30 s; killing it", file=sys.stderr)
+            process.kill()
+            process.wait()
+
+
+async def wait_healthy(ports: dict[str, int], processes: dict[str, subprocess.Popen] | None = None) -> None:
+    deadline = time.perf_counter() + READY_TIMEOUT
+    async with httpx.AsyncClient() as http:
+        for package, port in ports.items():
+            while True:
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(f"http://127.0.0.1:{port}/health")).status_code == 200:
+                        break
+                if processes and processes[package].poll() is not None:
+                    raise RuntimeError(f"{package} exited with {processes[package].returncode} (see its log)")
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"{package} not healthy within {READY_TIMEOUT}s (see its log)")
+                await asyncio.sleep(0.2)
+
+
+async def caught_up(bootstrap: str, group: str, topics: list[str], timeout: float = WAIT_TIMEOUT) -> None:
+    """Wait until `group` has committed everything on `topics` (so it has applied it)."""
+    deadline = time.perf_counter() + timeout
+    while sum((await group_lag(bootstrap, group, topics)).values()):
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"{group} still behind on {topics} after {timeout}s")
+        await asyncio.sleep(0.2)
+
+
+class Reader:
+    """Reads a topic from the moment it was opened, noting when each record arrived."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, topic: str) -> None:
+        self._consumer = consumer
+        self.topic = topic
+        self.arrivals: list[tuple[float, ConsumerRecord]] = []
+        self._seen = 0
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def opened(cls, bootstrap: str, topic: str) -> AsyncIterator["Reader"]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100)
+        await consumer.start()
+        try:
+            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+            if not partitions:
+                await consumer._client.force_metadata_update()  # noqa: SLF001 - a topic created a moment ago
+                partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+            consumer.assign(partitions)
+            await consumer.seek_to_end(*partitions)
+            for partition in partitions:
+                await consumer.position(partition)  # resolve "end" now, not at the first fetch
+            yield cls(consumer, topic)
+        finally:
+            await consumer.stop()
+
+    async def poll(self, timeout_ms: int = 100) -> list[tuple[float, ConsumerRecord]]:
+        batches = await self._consumer.getmany(timeout_ms=timeout_ms)
+        arrived = time.perf_counter()
+        new = [(arrived, record) for records in batches.values() for record in records]
+        self.arrivals.extend(new)
+        return new
+
+    async def until(self, matches: Callable[[ConsumerRecord], bool], count: int,
+                    timeout: float = WAIT_TIMEOUT) -> list[tuple[float, ConsumerRecord]]:
+        """Read until `count` matching records arrived; returns them with their arrival times."""
+        deadline = time.perf_counter() + timeout
+        found = [(t, r) for t, r in self.arrivals if matches(r)]
+        while len(found) < count:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{len(found)} of {count} records on {self.topic} within {timeout}s")
+            found.extend((t, r) for t, r in await self.poll() if matches(r))
+        return found[:count]
+
+
+@contextlib.asynccontextmanager
+async def producing(bootstrap: str, linger_ms: int = OUTBOX_LINGER_MS) -> AsyncIterator[AIOKafkaProducer]:
+    """A producer configured as the services' relay is: acks from all replicas, idempotent, its linger."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=linger_ms)
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+
+
+@contextlib.asynccontextmanager
+async def scratch_topics(bootstrap: str, count: int, partitions: int = DEFAULT_PARTITIONS) -> AsyncIterator[list[Topic]]:
+    """Topics for a baseline, deleted afterwards."""
+    run = uuid.uuid4().hex[:8]
+    topics = [Topic(f"bench.baseline.{run}.{n}", key="key", partitions=partitions) for n in range(count)]
+    await ensure_topics(bootstrap, topics=tuple(topics))
+    try:
+        yield topics
+    finally:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_topics([topic.name for topic in topics])
+        finally:
+            await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(service: Service, timed: Topic) -> AsyncIterator[Service]:
+    """A service in this process, from the moment its consumer of `timed` holds partitions."""
+    await service.start(http=False)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(partition.topic == timed.name for partition in _assignments(service)):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no partitions of {timed.name} within 60 s")
+            await asyncio.sleep(0.001)
+        yield service
+    finally:
+        await service.stop()
+
+
+def _assignments(service: Service) -> list[TopicPartition]:
+    consumers = [getattr(subscriber, "consumer", None) for subscriber in service.broker.subscribers]
+    return [partition for consumer in consumers if consumer for partition in consumer.assignment()]
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (p50 is the median of an odd count)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+async def relay_hop(bootstrap: str, source: str, sink: str, group: str) -> None:
+    """The bare baseline of a service's hop: consume a batch, produce each record with the relay's
+    settings (acks=all, idempotent, the same linger), wait for Kafka's acks, commit; no store, no decoding."""
+    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                                auto_offset_reset="latest", max_poll_records=500)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+                                linger_ms=OUTBOX_LINGER_MS)
+    await consumer.start()
+    await producer.start()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        while not stopping.is_set():
+            batches = await consumer.getmany(timeout_ms=100, max_records=500)
+            records = [record for batch in batches.values() for record in batch]
+            if not records:
+                continue
+            await asyncio.gather(*[await producer.send(sink, record.value, key=record.key) for record in records])
+            await consumer.commit()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(relay_hop(*sys.argv[1:5]))
