@@ -87,7 +87,7 @@ def billing_event(draw: st.DrawFn, keys: list[str]) -> dict:
         data |= {"payment_method_id": draw(ids), "attempt": draw(st.integers(1, 1000))}
         _optional(draw, data, "decline_code", texts)
         _optional(draw, data, "amount_due", st.one_of(
-            st.integers(0, 10**12), st.decimals(min_value=0, max_value=10**12, places=2, allow_nan=False, allow_infinity=False).map(float)))
+            st.integers(0, 10**10), st.decimals(min_value=0, max_value=10**10, places=2, allow_nan=False, allow_infinity=False).map(float)))
     elif name == "payment_succeeded":
         _optional(draw, data, "invoice_id", ids)
     elif name.startswith("payment_method_"):

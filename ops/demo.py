@@ -145,7 +145,7 @@ async def play(
         step(f"{client}'s card payment fails")
         await send(BILLING_EVENTS, billing_event("payment_failed", {
             "client_id": client, "payment_method_id": "pm-visa-4242", "attempt": 1,
-            "decline_code": "insufficient_funds", "amount_due": "480.00"}))
+            "decline_code": "insufficient_funds", "amount_due": 480.00}))
         for paused in await watch.expect("both contracts paused", of_type("contract.paused", holds=["platform"]), 2):
             await watch.applied_by("time-tracking", paused)
         await watch.expect("the client's billing notice", notice("billing_action_required", client))

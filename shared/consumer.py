@@ -226,13 +226,14 @@ def _poll_without_idle_sleep(subscriber: BatchSubscriber) -> None:
 
 
 def _check_headers(headers: Sequence[tuple[str, bytes | None]]) -> None:
-    for name, value in headers:
+    # Which header is said by position: its name is the sender's text, and logs show the reason.
+    for position, (_name, value) in enumerate(headers, start=1):
         if value is None:
-            raise InvalidEvent("invalid_header", f"header {name[:100]!r} has no value")
+            raise InvalidEvent("invalid_header", f"header #{position} has no value")
         try:
             value.decode()
         except UnicodeDecodeError:
-            raise InvalidEvent("invalid_header", f"header {name[:100]!r} is not UTF-8") from None
+            raise InvalidEvent("invalid_header", f"header #{position}'s value is not UTF-8") from None
 
 
 async def _headers_left_raw(

@@ -3,11 +3,24 @@
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import Field, TypeAdapter
+from pydantic import BeforeValidator, Field, PlainSerializer, TypeAdapter
 
 from shared.events.envelope import Data, Envelope, Id, OptionalId, UtcDatetime
 
-MAX_AMOUNT = Decimal("1e12")  # above any real invoice; bounds the text written for the client
+MAX_AMOUNT = Decimal("1e10")  # above any real invoice; bounds the text written for the client
+
+
+def _a_number(value: object) -> object:
+    if isinstance(value, str | bool):
+        raise ValueError("an amount is a JSON number, not text or a boolean")
+    if isinstance(value, int | float):
+        return Decimal(str(value))  # the shortest text that reads back as this number: as written
+    return value
+
+
+# A JSON number, read exactly as written; written back as a number (14 significant digits at most
+# within the bounds, so a float carries it without loss).
+Amount = Annotated[Decimal, BeforeValidator(_a_number), PlainSerializer(float, return_type=float, when_used="json")]
 MAX_DETAIL_CHARS = 2000
 
 ProblemKind = Literal["payment_failed", "payment_method_invalid", "account_suspended", "chargeback"]
@@ -21,7 +34,7 @@ class PaymentFailedData(Data):
     payment_method_id: Id
     attempt: int = Field(ge=1, le=1000)
     decline_code: str | None = Field(default=None, max_length=100)
-    amount_due: Decimal | None = Field(default=None, ge=0, le=MAX_AMOUNT, decimal_places=4)
+    amount_due: Amount | None = Field(default=None, ge=0, le=MAX_AMOUNT, decimal_places=4)
 
 
 class PaymentSucceededData(Data):

@@ -16,19 +16,28 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(3000, 1, 1, tzinfo=UTC)
 
 
-def _to_utc(value: datetime) -> datetime:
+def _in_utc(value: datetime) -> datetime:
     try:
         utc = value.astimezone(UTC)
     except OverflowError:
         raise ValueError("time cannot be expressed in UTC") from None
-    if not EARLIEST <= utc < LATEST:
-        raise ValueError("time must be between 1970 and 2999")
+    if utc < EARLIEST:
+        raise ValueError("time must be 1970 or later")
+    return utc
+
+
+def _to_utc(value: datetime) -> datetime:
+    utc = _in_utc(value)
+    if utc >= LATEST:
+        raise ValueError("time must be before 3000")
     return utc
 
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 OptionalId = Annotated[str, StringConstraints(max_length=200)] | None
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+# When an event happened: no upper bound here, the intake refuses a time too far ahead as `time_in_future`.
+EventTime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 # Bounds of the numbers the contract carries: a count or a version fits any store's 64-bit integer.
 MAX_COUNT = 2**62
 
@@ -52,7 +61,7 @@ class Envelope(BaseModel):
     id: Id
     type: Annotated[str, StringConstraints(max_length=100)]
     source: Id
-    time: UtcDatetime
+    time: EventTime
     subject: OptionalId = None
     datacontenttype: Literal["application/json"] = "application/json"
     correlationid: OptionalId = None

@@ -22,7 +22,7 @@ UNHELD = {k: v for k, v in SNAPSHOT.items() if k != "client_message"} | {"status
 # type -> (the topic's adapter, a valid `data`, an invalid `data`, a word the refusal must contain)
 SAMPLES = {
     "billing.payment_failed": (BILLING_EVENT, {"client_id": "c-1", "payment_method_id": "pm-1", "attempt": 2,
-                               "decline_code": "insufficient_funds", "amount_due": "49.90"},
+                               "decline_code": "insufficient_funds", "amount_due": 49.90},
                                {"client_id": "c-1", "payment_method_id": "pm-1", "attempt": 0}, "attempt"),
     "billing.payment_succeeded": (BILLING_EVENT, {"client_id": "c-1", "invoice_id": "in-1"}, {}, "client_id"),
     "billing.payment_method_expired": (BILLING_EVENT, {"client_id": "c-1", "payment_method_id": "pm-1"},
