@@ -21,7 +21,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared.broker import OUTBOX_LINGER_MS
 from shared.metrics import group_lag
 from shared.service import Service
-from shared.topics import DEFAULT_PARTITIONS, Topic, ensure_topics
+from ops.kafka_local import die_with_parent
+from shared.topics import DEFAULT_PARTITIONS, Topic, consumed_by, ensure_topics, partitions_of
 
 REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT = 90.0
@@ -63,10 +64,11 @@ class Processes:
 @contextlib.contextmanager
 def services(
     bootstrap: str, workdir: Path, packages: Sequence[str], env: dict[str, str] | None = None,
-    runner: Callable[[str], list[str]] | None = None,
+    runner: Callable[[str], list[str]] | None = None, groups: dict[str, str] | None = None,
 ) -> Iterator[Processes]:
     """Start each service as its own process; SIGTERM on exit (SIGKILL after 30 s). `runner` gives
-    another command line for a package (e.g. under a profiler)."""
+    another command line for a package (e.g. under a profiler); `groups` another name, hence consumer
+    group, for a package (`fresh_groups`), so a run neither inherits nor leaves the real groups' offsets."""
     started = Processes()
     try:
         for package in packages:
@@ -79,13 +81,14 @@ def services(
                 "LOG_FORMAT": "json",
                 "LOG_LEVEL": "WARNING",
                 "AUTH_JWT_SECRET": JWT_SECRET,
+                **({"SERVICE_NAME": groups[package]} if groups and package in groups else {}),
                 **(env or {}),
             }
             log = (workdir / f"{package}.log").open("wb")
             started.ports[package] = port
             started.running[package] = subprocess.Popen(
                 runner(package) if runner else [sys.executable, "-m", f"services.{package}"],
-                cwd=REPO, env=environment, stdout=log, stderr=log,
+                cwd=REPO, env=environment, stdout=log, stderr=log, preexec_fn=die_with_parent(),
             )
         yield started
     finally:
@@ -101,7 +104,7 @@ def bare_hops(bootstrap: str, hops: Sequence[tuple[str, str]], workdir: Path) ->
             log = (workdir / f"bare-hop-{number}.log").open("wb")
             running[f"bare hop {number}"] = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.common", bootstrap, source, sink, f"bench-bare-{uuid.uuid4().hex[:8]}"],
-                cwd=REPO, stdout=log, stderr=log,
+                cwd=REPO, stdout=log, stderr=log, preexec_fn=die_with_parent(),
             )
         yield
     finally:
@@ -147,6 +150,30 @@ async def wait_healthy(ports: dict[str, int], processes: dict[str, subprocess.Po
                 if time.perf_counter() > deadline:
                     raise TimeoutError(f"{package} not healthy within {READY_TIMEOUT}s (see its log)")
                 await asyncio.sleep(0.2)
+
+
+async def commit_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Start `group` at the end of `topics`: what earlier runs and tests left there is not ours to count."""
+    partitions = [TopicPartition(topic, p) for topic in topics for p in await partitions_of(bootstrap, topic)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.commit(await consumer.end_offsets(partitions))
+    finally:
+        await consumer.stop()
+
+
+async def fresh_groups(bootstrap: str, packages: Sequence[str]) -> dict[str, str]:
+    """Per service package, a consumer group of its own for this run, starting at the end of the
+    topics the service consumes."""
+    run = uuid.uuid4().hex[:8]
+    groups = {}
+    for package in packages:
+        service = package.replace("_", "-")
+        groups[package] = f"{service}-bench-{run}"
+        await commit_at_end(bootstrap, groups[package], [topic.name for topic in consumed_by(service)])
+    return groups
 
 
 async def caught_up(bootstrap: str, group: str, topics: list[str], timeout: float = WAIT_TIMEOUT) -> None:

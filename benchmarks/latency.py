@@ -46,6 +46,7 @@ from benchmarks.common import (
     bare_warm_up,
     broker,
     caught_up,
+    fresh_groups,
     percentile,
     producing,
     scratch_topics,
@@ -125,14 +126,15 @@ async def paced(producer: AIOKafkaProducer, messages: list[tuple[str, bytes, byt
 # --- baseline ------------------------------------------------------------------------------------
 
 
-async def bare(bootstrap: str, workdir: Path, rate: float, count: int) -> tuple[list[float], list[float], float]:
+async def bare(bootstrap: str, workdir: Path, rate: float, count: int,
+               idle_singles: int = IDLE_SINGLES) -> tuple[list[float], list[float], float]:
     """Idle singles and the loaded run through a bare 2-hop relay: (idle, loaded, achieved rate)."""
     async with scratch_topics(bootstrap, 3) as (first, middle, last):
         with bare_hops(bootstrap, [(first.name, middle.name), (middle.name, last.name)], workdir):
             async with producing(bootstrap) as producer, Reader.opened(bootstrap, last.name) as out:
                 await bare_warm_up(producer, out, first.name)
                 idle = []
-                for number in range(IDLE_SINGLES):
+                for number in range(idle_singles):
                     await asyncio.sleep(1.0)
                     key = f"idle-{number}".encode()
                     latencies, _ = await _bare_run(producer, out, first.name, [key], rate)
@@ -235,29 +237,31 @@ async def through_services(bootstrap: str, producer: AIOKafkaProducer, events: R
     return figures
 
 
-async def open_contracts(bootstrap: str, producer: AIOKafkaProducer, clients: list[Client], at: datetime) -> None:
+async def open_contracts(bootstrap: str, producer: AIOKafkaProducer, clients: list[Client], at: datetime,
+                         groups: dict[str, str]) -> None:
     """Open every client's contract and wait until contract-state, time-tracking and notification have applied them."""
     acks = [
         await producer.send(CONTRACT_COMMANDS.name, opening(client, at).to_json(), key=client.contract_id.encode())
         for client in clients
     ]
     await asyncio.gather(*acks)
-    await caught_up(bootstrap, "contract-state", [CONTRACT_COMMANDS.name])
-    for group in ("time-tracking", "notification"):
-        await caught_up(bootstrap, group, [CONTRACT_EVENTS.name])
+    await caught_up(bootstrap, groups["contract_state"], [CONTRACT_COMMANDS.name])
+    for package in ("time_tracking", "notification"):
+        await caught_up(bootstrap, groups[package], [CONTRACT_EVENTS.name])
 
 
 async def measure_services(bootstrap: str, workdir: Path, rate: float, count: int, probed_per_second: float,
-                           profile: Path | None) -> tuple[Latencies, Latencies]:
+                           profile: Path | None, idle_singles: int = IDLE_SINGLES) -> tuple[Latencies, Latencies]:
     """(idle singles, loaded run) through the four services."""
     probe_one_in = max(1, round(rate / probed_per_second)) if probed_per_second > 0 else 0
     run = uuid.uuid4().hex[:8]  # each measurement its own clients, even twice in one process
     load = [Client(n, probed=bool(probe_one_in) and n % probe_one_in == 0, run=run) for n in range(count)]
-    singles = [Client(count + n, probed=True, run=run) for n in range(IDLE_SINGLES + 1)]  # the first warms up
+    singles = [Client(count + n, probed=True, run=run) for n in range(idle_singles + 1)]  # the first warms up
     opened_at = datetime.now(UTC) - timedelta(hours=2)
     # Probes report time well before any pause (and after the opening): only "paused now" refuses them.
     window = (opened_at + timedelta(minutes=10), opened_at + timedelta(minutes=20))
-    with services(bootstrap, workdir, SERVICES, runner=_profiler(profile)) as running:
+    groups = await fresh_groups(bootstrap, SERVICES)
+    with services(bootstrap, workdir, SERVICES, runner=_profiler(profile), groups=groups) as running:
         await wait_healthy(running.ports, running.running)
         async with (
             producing(bootstrap) as producer,
@@ -265,7 +269,7 @@ async def measure_services(bootstrap: str, workdir: Path, rate: float, count: in
             Reader.opened(bootstrap, NOTIFICATIONS.name) as notices,
             httpx.AsyncClient(limits=httpx.Limits(max_connections=200), timeout=30) as http,
         ):
-            await open_contracts(bootstrap, producer, singles + load, opened_at)
+            await open_contracts(bootstrap, producer, singles + load, opened_at, groups)
             probes = Probes(http, running.ports["time_tracking"], window)
             await through_services(bootstrap, producer, events, notices, probes, singles[:1], rate)
             idle = Latencies()
@@ -303,9 +307,9 @@ def row(name: str, values: list[float], baseline: list[float] | None = None) -> 
 
 
 def report(rate: float, seconds: float, idle_bare: list[float], bare_loaded: list[float], bare_rate: float,
-           idle: Latencies, loaded: Latencies) -> None:
+           idle: Latencies, loaded: Latencies, idle_singles: int = IDLE_SINGLES) -> None:
     ms = lambda values: f"{percentile(values, 0.5) * 1000:.1f} ms" if values else "-"  # noqa: E731
-    print(f"single event on an idle system (median of {IDLE_SINGLES}): bare 2-hop relay {ms(idle_bare)}; "
+    print(f"single event on an idle system (median of {idle_singles}): bare 2-hop relay {ms(idle_bare)}; "
           f"-> contract.paused {ms(idle.paused)}, -> freelancer notice {ms(idle.notice)}, -> time gate {ms(idle.gate)}")
     print(f"under load: {rate:g} failures/s for {seconds:g} s (sent at {loaded.sent_rate:,.0f}/s; "
           f"baseline sent at {bare_rate:,.0f}/s); gate probed on {len(loaded.gate)} clients, "
@@ -317,15 +321,16 @@ def report(rate: float, seconds: float, idle_bare: list[float], bare_loaded: lis
     print(row("-> time gate refuses an entry", loaded.gate, bare_loaded))
 
 
-async def benchmark(bootstrap: str, rate: float, seconds: float, probed: float, profile: Path | None) -> None:
+async def benchmark(bootstrap: str, rate: float, seconds: float, probed: float, profile: Path | None,
+                    idle_singles: int = IDLE_SINGLES) -> None:
     await ensure_topics(bootstrap)
     count = max(1, round(rate * seconds))
     with tempfile.TemporaryDirectory(prefix="latency-") as scratch:
         workdir = profile or Path(scratch)  # with a profile, the services' logs stay beside it
         workdir.mkdir(parents=True, exist_ok=True)
-        idle_bare, bare_loaded, bare_rate = await bare(bootstrap, workdir, rate, count)
-        idle, loaded = await measure_services(bootstrap, workdir, rate, count, probed, profile)
-    report(rate, seconds, idle_bare, bare_loaded, bare_rate, idle, loaded)
+        idle_bare, bare_loaded, bare_rate = await bare(bootstrap, workdir, rate, count, idle_singles)
+        idle, loaded = await measure_services(bootstrap, workdir, rate, count, probed, profile, idle_singles)
+    report(rate, seconds, idle_bare, bare_loaded, bare_rate, idle, loaded, idle_singles)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -33,6 +33,7 @@ from sqlalchemy import func, select
 
 from services.time_tracking import store
 from services.time_tracking.app import Settings, build
+from benchmarks.common import commit_at_end
 from shared.broker import OUTBOX_LINGER_MS
 from shared.events.contracts import ContractOpened, ContractSnapshot
 from shared.events.time_entries import TimeEntrySubmitted, TimeEntrySubmittedData
@@ -87,18 +88,6 @@ async def produce(bootstrap: str, topic: str, keyed: list[tuple[bytes, bytes]]) 
         for offset in range(0, len(keyed), 5000):
             chunk = keyed[offset:offset + 5000]
             await asyncio.gather(*[await client.send(topic, value, key=key) for key, value in chunk])
-
-
-async def commit_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
-    """Start `group` at the end of `topics`: what earlier runs and tests left there is not ours to count."""
-    partitions = [TopicPartition(topic, p) for topic in topics for p in await partitions_of(bootstrap, topic)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.commit(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
 
 
 async def baseline(bootstrap: str, keyed: list[tuple[bytes, bytes]]) -> float:
