@@ -108,7 +108,8 @@ def line(record: ConsumerRecord, event: dict[str, Any] | None) -> str:
 
 async def tail(bootstrap: str, topics: Sequence[str], where: Filter, *, from_beginning: bool, follow: bool) -> None:
     async for record, event in read(bootstrap, topics, from_beginning=from_beginning, follow=follow):
-        if event is None or where.keeps(event):
+        # an unreadable record is shown unless a filter asked for one entity: it cannot be about it
+        if (event is None and not where.narrows) or (event is not None and where.keeps(event)):
             print(line(record, event), flush=True)
 
 

@@ -65,6 +65,10 @@ class Filter:
     recipient: str | None = None
     _contracts_of_client: set[str] = field(default_factory=set)
 
+    @property
+    def narrows(self) -> bool:
+        return any((self.client, self.contract, self.recipient))
+
     def keeps(self, event: dict[str, Any]) -> bool:
         data = event.get("data") or {}
         contracts = {data.get("contract_id"), *(data.get("contract_ids") or [])} - {None}
