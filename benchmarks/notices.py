@@ -7,7 +7,8 @@ process on the registry's topics under a fresh consumer group whose offsets star
 input topics (so only this run counts). It first learns N open contracts (`contract.opened`), then
 a backlog of N `contract.paused` with a platform hold is put on contracts.events; the figure is
 freelancer notices per second, timed from the moment its consumer holds its partitions until the
-outbox relay has Kafka's acknowledgement for the last of the N `contract_paused` notices.
+last of the N `contract_paused` notices is in its store and its outbox is empty (Kafka acknowledged
+every row).
 
 Baseline, same broker, same run: the same N input records copied by a bare consumer + producer loop
 (benchmarks.time_entries.baseline: batches of 500, acks=all, idempotent, commit after each batch).
@@ -63,8 +64,8 @@ async def service_path(bootstrap: str, contracts: int, database: Path) -> float:
     await produce(bootstrap, CONTRACT_EVENTS.name, keyed(paused))
     async with serving(build(settings), CONTRACT_EVENTS) as service:
         began = time.perf_counter()
-        while service.relay.published < contracts:
-            await asyncio.sleep(0.005)
+        while await paused_notices(service) < contracts or await service.store.backlog():
+            await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - began
         notices = await paused_notices(service)
     if notices != contracts:
@@ -73,12 +74,18 @@ async def service_path(bootstrap: str, contracts: int, database: Path) -> float:
 
 
 async def known_contracts(service) -> int:  # noqa: ANN001 - a Service
+    table = store.contract_views
+    query = select(func.count()).select_from(table).where(table.c.contract_id.startswith(f"notice-{RUN}-"))
     async with service.store.reading() as connection:
-        return (await connection.execute(select(func.count()).select_from(store.contract_views))).scalar_one()
+        return (await connection.execute(query)).scalar_one()
 
 
 async def paused_notices(service) -> int:  # noqa: ANN001 - a Service
-    query = select(func.count()).select_from(store.notifications).where(store.notifications.c.kind == "contract_paused")
+    """This run's freelancer notices (the topic may carry other runs' and tests' events too)."""
+    table = store.notifications
+    query = select(func.count()).select_from(table).where(
+        table.c.kind == "contract_paused", table.c.recipient_role == "freelancer",
+        table.c.recipient_id.startswith(f"notice-fl-{RUN}-"))
     async with service.store.reading() as connection:
         return (await connection.execute(query)).scalar_one()
 

@@ -128,7 +128,7 @@ async def service_path(bootstrap: str, contracts: int, keyed: list[tuple[bytes, 
     entries = len(keyed)
     """Entries per second through one time-tracking process: decode, judge, store, outbox, publish."""
     settings = Settings(service_name=f"time-tracking-bench-{run_id}", kafka_bootstrap_servers=bootstrap,
-                        database_url=f"sqlite:///{database}")
+                        database_url=f"sqlite:///{database}", http_api=False)
     await commit_at_end(bootstrap, settings.service_name, [CONTRACT_EVENTS.name, TIME_ENTRIES_SUBMITTED.name])
     opened = contract_events(contracts, START)
     async with serving(settings, CONTRACT_EVENTS) as service:  # learn the contracts first, then stop
