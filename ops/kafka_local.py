@@ -9,9 +9,7 @@ The Kafka version is pinned in deploy/kafka/pom.xml and nowhere else.
     with LocalKafka(secured=True, users=["billing-monitor", "producer"]) as kafka:
         use(kafka.bootstrap_servers, **kafka.client_options("producer"))
 
-Secured, the client listener is SASL_SSL (SCRAM-SHA-512) with a CA and broker certificate made
-for the run, ACLs are enforced (StandardAuthorizer) and `admin` is a super user; every password
-is random, lives in the broker's directory and in this object, and is never printed.
+Secured, the client listener is SASL_SSL with SCRAM users and ACLs (see ops.kafka_secured).
 
 No broker may outlive the Python process that started it: the JVM gets SIGTERM
 when its parent dies (PR_SET_PDEATHSIG), live brokers are stopped at exit, and
@@ -30,11 +28,9 @@ import fcntl
 import hashlib
 import logging
 import os
-import secrets
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -45,6 +41,9 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from ops import kafka_secured
+from ops.kafka_secured import ADMIN_USER, CONTROLLER_USER
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +63,6 @@ _PR_SET_PDEATHSIG = 1
 _WORKDIR_PREFIX = "contract-pause-kafka-"
 _STALE_WORKDIR_SECONDS = 600
 _STAMP_FILE = ".complete"
-
-SECURED_PROTOCOL = "SASL_SSL"
-SCRAM_MECHANISM = "SCRAM-SHA-512"
-ADMIN_USER = "admin"  # super user of a secured broker: creates topics, manages ACLs
-_CONTROLLER_USER = "controller"  # the broker's own login on its controller listener
-_CERTIFICATE_DAYS = 7
 
 
 class KafkaLocalError(RuntimeError):
@@ -339,8 +332,8 @@ class LocalKafka:
         self.startup_timeout = startup_timeout
         self.secured = secured
         self._user_names = tuple(dict.fromkeys([ADMIN_USER, *users])) if secured else ()
-        if _CONTROLLER_USER in self._user_names:
-            raise KafkaLocalError(f"{_CONTROLLER_USER!r} is the broker's own login; name the user otherwise")
+        if CONTROLLER_USER in self._user_names:
+            raise KafkaLocalError(f"{CONTROLLER_USER!r} is the broker's own login; name the user otherwise")
         self._passwords: dict[str, str] = {}  # made at each start
         self.port: int | None = None
         self.controller_port: int | None = None
@@ -375,25 +368,13 @@ class LocalKafka:
         """Keyword arguments for aiokafka clients logging in as `user` (nothing for a plaintext broker)."""
         if not self.secured:
             return {}
-        return {
-            "security_protocol": SECURED_PROTOCOL,
-            "sasl_mechanism": SCRAM_MECHANISM,
-            "sasl_plain_username": user,
-            "sasl_plain_password": self.password(user),
-            "ssl_context": ssl.create_default_context(cafile=str(self.ca_file)),
-        }
+        return kafka_secured.client_options(user, self.password(user), self.ca_file)
 
     def client_environment(self, user: str = ADMIN_USER) -> dict[str, str]:
         """The KAFKA_* variables a service (shared.settings) needs to reach this broker as `user`."""
         environment = {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers}
         if self.secured:
-            environment |= {
-                "KAFKA_SECURITY_PROTOCOL": SECURED_PROTOCOL,
-                "KAFKA_SASL_MECHANISM": SCRAM_MECHANISM,
-                "KAFKA_SASL_USERNAME": user,
-                "KAFKA_SASL_PASSWORD": self.password(user),
-                "KAFKA_SSL_CAFILE": str(self.ca_file),
-            }
+            environment |= kafka_secured.client_environment(user, self.password(user), self.ca_file)
         return environment
 
     @property
@@ -452,16 +433,16 @@ class LocalKafka:
         quick_start = "-XX:TieredStopAtLevel=1"
         format_arguments = ["format", "-t", self.cluster_id, "-c", str(properties), "--standalone"]
         if self.secured:
-            self._passwords = {name: secrets.token_urlsafe(24) for name in (*self._user_names, _CONTROLLER_USER)}
-            _make_certificates(self.workdir / "tls", self.host, quick_start)
+            self._passwords = kafka_secured.new_passwords((*self._user_names, CONTROLLER_USER))
+            try:
+                kafka_secured.make_certificates(self.workdir / "tls", self.host, java, quick_start)
+            except kafka_secured.CertificateError as error:
+                raise KafkaLocalError(str(error)) from None
             # Read by StorageTool as '@file' (argparse4j), so no password shows on a command line.
             scram = self.workdir / "scram.args"
-            _write_private(scram, "".join(
-                f"--add-scram\n{SCRAM_MECHANISM}=[name={name},password={password}]\n"
-                for name, password in self._passwords.items() if name != _CONTROLLER_USER
-            ))
+            kafka_secured.write_private(scram, kafka_secured.scram_arguments(self._passwords))
             format_arguments.append(f"@{scram}")
-        _write_private(properties, self._server_properties())
+        kafka_secured.write_private(properties, self._server_properties())
 
         try:
             formatted = subprocess.run(
@@ -527,41 +508,8 @@ class LocalKafka:
             "group.initial.rebalance.delay.ms": "0",
         }
         if self.secured:
-            settings |= self._security_properties()
+            settings |= kafka_secured.security_properties(host, port, controller, self.workdir / "tls", self._passwords)
         return "".join(f"{key}={value}\n" for key, value in settings.items())
-
-    def _security_properties(self) -> dict[str, str]:
-        """Clients: SASL_SSL with SCRAM-SHA-512 and ACLs. The controller listener stays on the
-        loopback host with SASL/PLAIN and a user only the broker itself knows (SCRAM credentials
-        live in the metadata log, which the controller serves, so it cannot check SCRAM)."""
-        host, port, controller = self.host, self.port, self.controller_port
-        tls = self.workdir / "tls"
-        admin, controller_password = self._passwords[ADMIN_USER], self._passwords[_CONTROLLER_USER]
-        return {
-            "listeners": f"SASL_SSL://{host}:{port},CONTROLLER://{host}:{controller}",
-            "advertised.listeners": f"SASL_SSL://{host}:{port}",
-            "inter.broker.listener.name": "SASL_SSL",
-            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
-            "sasl.enabled.mechanisms": SCRAM_MECHANISM,
-            "sasl.mechanism.inter.broker.protocol": SCRAM_MECHANISM,
-            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config":
-                f'org.apache.kafka.common.security.scram.ScramLoginModule required '
-                f'username="{ADMIN_USER}" password="{admin}";',
-            "sasl.mechanism.controller.protocol": "PLAIN",
-            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
-            "listener.name.controller.plain.sasl.jaas.config":
-                f'org.apache.kafka.common.security.plain.PlainLoginModule required '
-                f'username="{_CONTROLLER_USER}" password="{controller_password}" '
-                f'user_{_CONTROLLER_USER}="{controller_password}";',
-            "ssl.keystore.type": "PKCS12",
-            "ssl.keystore.location": str(tls / "broker.p12"),
-            "ssl.keystore.password": _read_secret(tls / "broker.pass"),
-            "ssl.truststore.type": "PEM",
-            "ssl.truststore.location": str(tls / "ca.pem"),
-            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-            "super.users": f"User:{ADMIN_USER};User:{_CONTROLLER_USER}",
-            "allow.everyone.if.no.acl.found": "false",
-        }
 
     def _wait_until_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -622,59 +570,6 @@ class LocalKafka:
             self.workdir = None
         self.port = None
         self._passwords = {}
-
-
-def _write_private(path: Path, text: str) -> None:
-    """A file only this user may read: it holds passwords."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as file:
-        file.write(text)
-
-
-def _read_secret(path: Path) -> str:
-    return path.read_text().strip()
-
-
-def _make_certificates(folder: Path, host: str, *jvm_options: str) -> None:
-    """A CA (ca.pem, for clients) and a broker key and certificate it signed (broker.p12), with the
-    JDK's keytool. Store passwords reach keytool through its environment, never its command line."""
-    folder.mkdir(mode=0o700)
-    keytool = str(Path(_java()).with_name("keytool"))
-    ca_password, broker_password = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    _write_private(folder / "broker.pass", broker_password)
-    environment = {**os.environ, "CA_PASS": ca_password, "BROKER_PASS": broker_password}
-    ca_store = ["-keystore", str(folder / "ca.p12"), "-storetype", "PKCS12", "-storepass:env", "CA_PASS"]
-    broker_store = ["-keystore", str(folder / "broker.p12"), "-storetype", "PKCS12", "-storepass:env", "BROKER_PASS"]
-    names = f"dns:localhost,ip:127.0.0.1,{'ip' if _is_ip(host) else 'dns'}:{host}"
-    key = ["-keyalg", "EC", "-groupname", "secp256r1", "-validity", str(_CERTIFICATE_DAYS)]
-    jvm = [f"-J{option}" for option in jvm_options]
-
-    def keytool_run(*arguments: str, given: str | None = None) -> str:
-        done = subprocess.run([keytool, *jvm, *arguments], input=given, capture_output=True, text=True,
-                              env=environment, timeout=60)
-        if done.returncode != 0:
-            raise KafkaLocalError(f"keytool {arguments[0]} failed ({done.returncode}):\n{_tail(done.stdout + done.stderr)}")
-        return done.stdout
-
-    keytool_run("-genkeypair", "-alias", "ca", "-dname", "CN=contract-pause local Kafka CA", "-ext", "bc:c",
-                *key, *ca_store)
-    keytool_run("-genkeypair", "-alias", "broker", "-dname", f"CN={host}", *key, *broker_store)
-    request = keytool_run("-certreq", "-alias", "broker", *broker_store)
-    signed = keytool_run("-gencert", "-alias", "ca", "-rfc", "-validity", str(_CERTIFICATE_DAYS),
-                         "-ext", f"SAN={names}", "-ext", "eku=serverAuth,clientAuth", *ca_store, given=request)
-    ca_pem = keytool_run("-exportcert", "-alias", "ca", "-rfc", *ca_store)
-    (folder / "ca.pem").write_text(ca_pem)
-    (folder / "chain.pem").write_text(signed + ca_pem)
-    keytool_run("-importcert", "-noprompt", "-alias", "broker", "-file", str(folder / "chain.pem"), *broker_store)
-    (folder / "ca.p12").unlink()  # nothing more gets signed: the CA's key goes with it
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
-    except OSError:
-        return False
-    return True
 
 
 def _remove_stale_workdirs() -> None:

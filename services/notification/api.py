@@ -20,7 +20,7 @@ from shared.events.envelope import Id
 from shared.http import json_body, problem, query_int
 from shared.logs import get_logger
 from shared.service import Service
-from services.notification import store
+from services.notification import store, webhook_store
 from services.notification.domain import SUPPORT_QUEUE
 from services.notification.targets import MAX_URL_CHARS, TargetRefused, Targets
 from services.notification.webhooks import new_secret
@@ -88,7 +88,7 @@ def declare(service: Service, targets: Targets) -> None:
         secret = new_secret()
         subscription_id = uuid.uuid4().hex
         async with store_.transaction() as tx:
-            await store.add_subscription(
+            await webhook_store.add_subscription(
                 tx.connection, subscription_id, subscription.recipient_id, subscription.url, secret, datetime.now(UTC)
             )
         log.info("webhook subscribed", subscription_id=subscription_id, recipient_id=subscription.recipient_id,
@@ -102,7 +102,7 @@ def declare(service: Service, targets: Targets) -> None:
     async def dead_letters(request: Request) -> Response:
         limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         async with store_.reading() as connection:
-            return JSONResponse({"dead_letters": await store.dead_letters(connection, limit)})
+            return JSONResponse({"dead_letters": await webhook_store.dead_letters(connection, limit)})
 
     async def support_cases(request: Request) -> Response:
         """GET /support/cases: newest first; `contract_id` narrows them to one contract."""

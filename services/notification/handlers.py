@@ -15,7 +15,7 @@ from shared.events.time_entries import TimeEntryEvent, TimeEntryRejected
 from shared.logs import get_logger
 from shared.store import Transaction
 from shared.topics import NOTIFICATIONS
-from services.notification import domain, store
+from services.notification import domain, store, webhook_store
 from services.notification.domain import ContractOutcome, Notice
 
 log = get_logger(__name__)
@@ -94,10 +94,10 @@ async def _apply(tx: Transaction, cause: Envelope, outcome: ContractOutcome, con
 async def _notify(tx: Transaction, cause: Envelope, notices: tuple[Notice, ...]) -> None:
     now = datetime.now(UTC)
     for notice in notices:
-        subscribers = await store.subscriptions_for(tx.connection, notice.recipient_id)
+        subscribers = await webhook_store.subscriptions_for(tx.connection, notice.recipient_id)
         notification = domain.notification_event(cause, notice, domain.channels(bool(subscribers)), now)
         if await store.add_notification(tx.connection, notification):
-            await store.add_deliveries(tx.connection, notification.data.notification_id, subscribers, now)
+            await webhook_store.add_deliveries(tx.connection, notification.data.notification_id, subscribers, now)
         await tx.emit(NOTIFICATIONS, notification)
         log.info(
             "notification created",

@@ -26,7 +26,7 @@ from standardwebhooks import Webhook
 
 from shared.logs import get_logger
 from shared.store import Store
-from services.notification import domain, store
+from services.notification import domain, webhook_store
 from services.notification.targets import TargetRefused, Targets
 
 log = get_logger(__name__)
@@ -97,14 +97,15 @@ class WebhookDispatcher:
         """One round: claim the due deliveries, POST them concurrently, record each outcome."""
         now = datetime.now(UTC)
         async with self._store.reading() as connection:
-            due = await store.due_deliveries(connection, now, self.policy.batch_size)
+            due = await webhook_store.due_deliveries(connection, now, self.policy.batch_size)
         if not due:
             return 0
         until = now + timedelta(seconds=self.policy.lease_seconds)
         claimed = []
         async with self._store.transaction() as tx:
             for delivery in due:
-                if await store.claim_delivery(tx.connection, delivery.delivery_id, delivery.next_attempt_at, until):
+                seen_due_at = delivery.next_attempt_at
+                if await webhook_store.claim_delivery(tx.connection, delivery.delivery_id, seen_due_at, until):
                     claimed.append(delivery)
         errors = await asyncio.gather(*(self._attempt(client, delivery) for delivery in claimed))
         async with self._store.transaction() as tx:
@@ -149,17 +150,18 @@ class WebhookDispatcher:
         where = {"notification_id": delivery.notification_id, "subscription_id": delivery.subscription_id,
                  "host": urlsplit(delivery.url).netloc, "attempt": attempts}
         if error is None:
-            await store.delivered(connection, delivery.delivery_id, attempts, now)
+            await webhook_store.delivered(connection, delivery.delivery_id, attempts, now)
             self.delivered += 1
             log.info("webhook delivered", **where)
             return
         delay = domain.retry_delay(attempts, self.policy.max_attempts, self.policy.retry_base_seconds)
         if delay is None:
-            await store.dead_letter(connection, delivery, attempts, error, now)
+            await webhook_store.dead_letter(connection, delivery, attempts, error, now)
             self.dead_lettered += 1
             log.warning("webhook delivery dead-lettered", error=error, **where)
         else:
-            await store.retry_later(connection, delivery.delivery_id, attempts, error, now + timedelta(seconds=delay))
+            retry_at = now + timedelta(seconds=delay)
+            await webhook_store.retry_later(connection, delivery.delivery_id, attempts, error, retry_at)
             log.info("webhook attempt failed; will retry", error=error, retry_in_seconds=delay, **where)
 
 

@@ -10,7 +10,7 @@ from standardwebhooks import Webhook
 
 from shared.store import Store, outbox
 from shared.topics import BILLING_PROBLEMS, CONTRACT_EVENTS, SUPPORT_REQUESTS, TIME_ENTRIES
-from services.notification import handlers, store
+from services.notification import handlers, store, webhook_store
 from services.notification.webhooks import DeliveryPolicy, WebhookDispatcher
 from tests.support import bearer
 from tests.unit.notification.conftest import PUBLIC
@@ -190,11 +190,11 @@ async def test_a_delivery_claimed_by_one_worker_is_not_taken_by_another(notifica
     contract = ContractStory("c-1", "client-1", "fl-1")
     await take(notification_store, contract.opened(), contract.paused())
     async with notification_store.reading() as connection:
-        (due,) = await store.due_deliveries(connection, datetime.now(UTC), 10)
+        (due,) = await webhook_store.due_deliveries(connection, datetime.now(UTC), 10)
     later = datetime(2100, 1, 1, tzinfo=UTC)
     async with notification_store.transaction() as tx:
-        first = await store.claim_delivery(tx.connection, due.delivery_id, due.next_attempt_at, later)
-        second = await store.claim_delivery(tx.connection, due.delivery_id, due.next_attempt_at, later)
+        first = await webhook_store.claim_delivery(tx.connection, due.delivery_id, due.next_attempt_at, later)
+        second = await webhook_store.claim_delivery(tx.connection, due.delivery_id, due.next_attempt_at, later)
     assert (first, second) == (True, False)
 
 
