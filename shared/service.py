@@ -145,8 +145,20 @@ class Service:
         except Exception:
             store = False
         ready = kafka and store
-        body = {"status": "ready" if ready else "unavailable", "kafka": kafka, "store": store}
+        body = {"status": "ready" if ready else "unavailable", "kafka": kafka, "store": store,
+                "partitions_assigned": self._partitions_assigned()}
         return JSONResponse(body, status_code=200 if ready else 503)
+
+
+    def _partitions_assigned(self) -> dict[str, bool]:
+        """Per consumed topic, whether this instance holds partitions of it now. Not part of the
+        status: a group joining (or an instance beyond the partition count) holds none for a while."""
+        assigned = {}
+        for subscriber in self.broker.subscribers:
+            consumer = getattr(subscriber, "consumer", None)
+            for topic in subscriber.topic_names:
+                assigned[topic] = bool(consumer and consumer.assignment())
+        return assigned
 
 
 _JSON = [("content-type", b"application/cloudevents+json")]

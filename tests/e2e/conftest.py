@@ -73,7 +73,10 @@ def _wait_until_ready(service: RunningService, timeout: float = 60) -> None:
         if service.process.poll() is not None:
             raise AssertionError(f"{service.name} exited: {service.log.read_text()[-3000:]}")
         try:
-            if httpx.get(f"{service.url}/health", timeout=2).status_code == 200:
+            health = httpx.get(f"{service.url}/health", timeout=2)
+            # Ready, and every consumer of the service in its group: a story played sooner waits
+            # out the group's rebalances (one per consumer joining) inside its own timeouts.
+            if health.status_code == 200 and all(health.json()["partitions_assigned"].values()):
                 return
         except httpx.TransportError:
             pass

@@ -84,7 +84,7 @@ def _wait_until_healthy(name: str, url: str, logs, timeout: float = 240) -> None
     while time.monotonic() < deadline:
         try:
             health = httpx.get(url, timeout=2)
-            if health.status_code == 200 and health.json()["status"] == "ready":
+            if health.status_code == 200 and all(health.json()["partitions_assigned"].values()):
                 return
         except httpx.TransportError:
             pass
