@@ -9,11 +9,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shared.auth import Caller, Refused, TokenVerifier
 
-NOW = datetime.now(UTC)
-
-
 def claims(**extra: object) -> dict:
-    return {"sub": "client-1", "role": "client", "iat": NOW, "exp": NOW + timedelta(minutes=5), **extra}
+    now = datetime.now(UTC)  # at signing: a suite runs for minutes, tokens for five
+    return {"sub": "client-1", "role": "client", "iat": now, "exp": now + timedelta(minutes=5), **extra}
 
 
 @pytest.fixture
@@ -50,4 +48,4 @@ def test_a_key_is_used_only_for_its_own_algorithm(keys, algorithm, kid, which):
 def test_a_token_not_valid_yet_is_refused():
     verifier = TokenVerifier(secret="s" * 32)
     with pytest.raises(Refused, match="not valid yet"):
-        verifier.verify(jwt.encode(claims(nbf=NOW + timedelta(minutes=5)), "s" * 32, algorithm="HS256"))
+        verifier.verify(jwt.encode(claims(nbf=datetime.now(UTC) + timedelta(minutes=5)), "s" * 32, algorithm="HS256"))
