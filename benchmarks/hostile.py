@@ -15,7 +15,6 @@ HTTP requests and HTTP 5xx (must be 0). The exit status is 1 when a must-be-0 co
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -24,14 +23,13 @@ import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
+from benchmarks.common import broker
 from benchmarks.hostile_http import cases_for, send_all
 from benchmarks.hostile_events import CONSUMED
 from benchmarks.hostile_inputs import CATEGORIES, build_inputs
 from benchmarks.hostile_ledger import DeadLetterReader, account, deaths, drained, publish_inputs
-from ops.kafka_local import LocalKafka
 from services.billing_monitor import app as billing_monitor
 from services.contract_state import app as contract_state
 from services.notification import app as notification
@@ -43,16 +41,6 @@ from shared.topics import ensure_topics
 APPS = {"billing-monitor": billing_monitor, "contract-state": contract_state, "notification": notification,
         "time-tracking": time_tracking}
 COLUMNS = ("tried", "dead_lettered", "applied", "lost", "wrong", "blocked", "http", "http_5xx")
-
-
-@contextlib.contextmanager
-def broker() -> Iterator[str]:
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-    if external:
-        yield external
-        return
-    with LocalKafka() as local:
-        yield local.bootstrap_servers
 
 
 async def start_all(bootstrap: str, directory: Path, secret: str) -> dict[str, Service]:

@@ -27,13 +27,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import func, select
 
 from services.time_tracking import store
 from services.time_tracking.app import Settings, build
-from benchmarks.common import commit_at_end
+from benchmarks.common import commit_at_end, serving
 from shared.broker import OUTBOX_LINGER_MS
 from shared.events.contracts import ContractOpened, ContractSnapshot
 from shared.events.time_entries import TimeEntrySubmitted, TimeEntrySubmittedData
@@ -131,12 +131,12 @@ async def service_path(bootstrap: str, contracts: int, keyed: list[tuple[bytes, 
                         database_url=f"sqlite:///{database}", http_api=False)
     await commit_at_end(bootstrap, settings.service_name, [CONTRACT_EVENTS.name, TIME_ENTRIES_SUBMITTED.name])
     opened = contract_events(contracts, START)
-    async with serving(settings, CONTRACT_EVENTS) as service:  # learn the contracts first, then stop
+    async with serving(build(settings), CONTRACT_EVENTS) as service:  # learn the contracts first, then stop
         await produce(bootstrap, CONTRACT_EVENTS.name, [(e.data.contract_id.encode(), e.to_json()) for e in opened])
         while await known_contracts(service) < contracts:
             await asyncio.sleep(0.1)
     await produce(bootstrap, TIME_ENTRIES_SUBMITTED.name, keyed)
-    async with serving(settings, TIME_ENTRIES_SUBMITTED) as service, profiling(profile):
+    async with serving(build(settings), TIME_ENTRIES_SUBMITTED) as service, profiling(profile):
         began = time.perf_counter()
         while service.relay.published < len(keyed):
             await asyncio.sleep(0.005)
@@ -146,27 +146,6 @@ async def service_path(bootstrap: str, contracts: int, keyed: list[tuple[bytes, 
     if recorded != expected:
         raise AssertionError(f"the service recorded {recorded}, not {expected}")
     return entries / elapsed
-
-
-@contextlib.asynccontextmanager
-async def serving(settings: Settings, timed: Topic) -> AsyncIterator[Service]:
-    """The service, from the moment its consumer of `timed` holds partitions (it starts fetching then)."""
-    service = build(settings)
-    await service.start(http=False)
-    try:
-        deadline = time.monotonic() + 60
-        while not any(partition.topic == timed.name for partition in _assignments(service)):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no partitions of {timed.name} within 60 s")
-            await asyncio.sleep(0.001)
-        yield service
-    finally:
-        await service.stop()
-
-
-def _assignments(service: Service) -> list[TopicPartition]:
-    consumers = [getattr(subscriber, "consumer", None) for subscriber in service.broker.subscribers]
-    return [partition for consumer in consumers if consumer for partition in consumer.assignment()]
 
 
 async def verdicts(service: Service) -> dict[str | None, int]:
