@@ -21,7 +21,9 @@ VERSION = "1.0.0"
 def build_service(module: str) -> Service:
     app = importlib.import_module(f"services.{module}.app")
     settings = app.Settings(kafka_bootstrap_servers="kafka:9092", http_api=False)  # the document covers Kafka only
-    return app.build(settings)
+    service = app.build(settings)
+    service.subscribe()
+    return service
 
 
 def document(service: Service) -> dict[str, Any]:

@@ -186,25 +186,41 @@ class EventIntake:
                 await asyncio.sleep(0.05 * 2**attempt)
         return 0
 
-    def subscribe(self, broker: KafkaBroker, group_id: str, max_records: int = 500) -> None:
-        """Register the Kafka subscription: batches, offsets committed only after `take` succeeded."""
 
-        async def consume(message: KafkaMessage) -> None:
-            await self.take(message.raw_message)
+def subscribe(broker: KafkaBroker, group_id: str, intakes: Sequence[EventIntake], max_records: int = 500) -> None:
+    """One Kafka consumer takes every topic of a service, so an instance is one member of its group.
+    Each member that joins makes the whole group rebalance (a heartbeat apart, about 3 s each): with
+    a consumer per topic, notification's start was four rebalances, each stalling all its topics.
+    Batches, and offsets committed only after every topic's share of the batch was taken."""
+    intake_of = {intake.topic.name: intake for intake in intakes}
+    topics = list(intake_of)
 
-        subscriber = broker.subscriber(
-            self.topic.name,
-            group_id=group_id,
-            batch=True,
-            parser=_headers_left_raw,
-            decoder=_undecoded,
-            max_records=max_records,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            auto_offset_reset="earliest",
-            title=f"{group_id}:{self.topic.name}",
-        )
-        subscriber(consume)
-        _poll_without_idle_sleep(subscriber)
+    async def consume(message: KafkaMessage) -> None:
+        # Topics are independent inputs: each is taken on its own, its records in partition order.
+        for topic, records in _by_topic(message.raw_message).items():
+            await intake_of[topic].take(records)
+
+    subscriber = broker.subscriber(
+        *topics,
+        group_id=group_id,
+        batch=True,
+        parser=_headers_left_raw,
+        decoder=_undecoded,
+        max_records=max_records,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        auto_offset_reset="earliest",
+        # AsyncAPI names a channel "<title>:<topic>" when there are several, the title alone otherwise.
+        title=group_id if len(topics) > 1 else f"{group_id}:{topics[0]}",
+    )
+    subscriber(consume)
+    _poll_without_idle_sleep(subscriber)
+
+
+def _by_topic(records: Sequence[ConsumerRecord]) -> dict[str, list[ConsumerRecord]]:
+    grouped: dict[str, list[ConsumerRecord]] = {}
+    for record in records:
+        grouped.setdefault(record.topic, []).append(record)
+    return grouped
 
 
 # How long one poll of an idle partition waits; a record arriving meanwhile ends it at once.

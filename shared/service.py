@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from shared.auth import ApiRoute, Endpoint, Role
 from shared.broker import KafkaRefusedUs, make_broker, make_outbox_producer, wait_for_kafka
-from shared.consumer import Apply, ApplyBatch, EventIntake
+from shared.consumer import Apply, ApplyBatch, EventIntake, subscribe
 from shared.dead_letters import DeadLetters
 from shared.http import api_app
 from shared.logs import configure_logging, get_logger
@@ -47,6 +47,7 @@ class Service:
         self.dead_letters = DeadLetters(self._publish_confirmed, consumer_group=self.name, metrics=self.metrics)
         self.relay = OutboxRelay(self.store, self._send, self.metrics)
         self.intakes: list[EventIntake] = []
+        self.max_records = 500  # per poll, over all topics
         self.routes: list[BaseRoute] = [Route("/health", self._health), Route("/metrics", self._metrics)]
         # Long-running work of the service besides consuming (e.g. delivering webhooks): each is
         # started as a task in start() and cancelled in stop(), after the relay has drained.
@@ -55,18 +56,20 @@ class Service:
         self._http: _EmbeddedServer | None = None
         self._outbox_producer: AIOKafkaProducer | None = None
 
-    def consume(
-        self, topic: Topic, events: TypeAdapter, apply: Apply, max_records: int = 500,
-        apply_batch: ApplyBatch | None = None,
-    ) -> EventIntake:
+    def consume(self, topic: Topic, events: TypeAdapter, apply: Apply, apply_batch: ApplyBatch | None = None) -> EventIntake:
+        """Take a topic's events with `apply`; the service's one consumer subscribes at start."""
         intake = EventIntake(
             topic, events, apply,
             store=self.store, relay=self.relay, dead_letters=self.dead_letters, metrics=self.metrics,
             apply_batch=apply_batch, max_future=timedelta(hours=self.settings.event_time_max_future_hours),
         )
-        intake.subscribe(self.broker, group_id=self.name, max_records=max_records)
         self.intakes.append(intake)
         return intake
+
+    def subscribe(self) -> None:
+        """Register the one Kafka consumer of every topic consumed (once, after the last `consume`)."""
+        if self.intakes and not self.broker.subscribers:
+            subscribe(self.broker, group_id=self.name, intakes=self.intakes, max_records=self.max_records)
 
     def api(self, path: str, endpoint: Endpoint, *, allow: set[Role], methods: tuple[str, ...] = ("GET",)) -> None:
         """Serve one route of the service's API to callers with a verified token and one of the roles."""
@@ -85,6 +88,7 @@ class Service:
     async def start(self, http: bool = True) -> None:
         await wait_for_kafka(self.settings)
         await self.store.open([intake.topic for intake in self.intakes])
+        self.subscribe()
         await self.broker.start()
         self._outbox_producer = make_outbox_producer(self.settings)
         await self._outbox_producer.start()
@@ -149,16 +153,12 @@ class Service:
                 "partitions_assigned": self._partitions_assigned()}
         return JSONResponse(body, status_code=200 if ready else 503)
 
-
     def _partitions_assigned(self) -> dict[str, bool]:
         """Per consumed topic, whether this instance holds partitions of it now. Not part of the
         status: a group joining (or an instance beyond the partition count) holds none for a while."""
-        assigned = {}
-        for subscriber in self.broker.subscribers:
-            consumer = getattr(subscriber, "consumer", None)
-            for topic in subscriber.topic_names:
-                assigned[topic] = bool(consumer and consumer.assignment())
-        return assigned
+        held = {partition.topic for subscriber in self.broker.subscribers
+                if (consumer := getattr(subscriber, "consumer", None)) for partition in consumer.assignment()}
+        return {intake.topic.name: intake.topic.name in held for intake in self.intakes}
 
 
 _JSON = [("content-type", b"application/cloudevents+json")]

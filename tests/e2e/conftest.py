@@ -35,6 +35,19 @@ class System:
     bootstrap: str
     services: dict[str, RunningService]
 
+    def diagnosis(self) -> str:
+        """What each service says of itself: its health and the warnings of its log (CI keeps no logs)."""
+        said = []
+        for service in self.services.values():
+            try:
+                health = httpx.get(f"{service.url}/health", timeout=2).text
+            except httpx.TransportError as error:
+                health = f"no answer ({error!r})"
+            warnings = [line for line in service.log.read_text(errors="replace").splitlines()
+                        if '"level": "info"' not in line and '"level": "debug"' not in line]
+            said.append(f"--- {service.name}: health {health}\n" + "\n".join(line[:300] for line in warnings[-40:]))
+        return "\n".join(said)
+
 
 @pytest.fixture(scope="module")
 def system(registry_topics: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:

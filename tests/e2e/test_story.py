@@ -4,13 +4,16 @@ import json
 
 import httpx
 
-from ops.demo import play
+from ops.demo import StoryFailed, play
 from tests.support import bearer
 
 
 async def test_the_demo_story_plays_out_event_by_event(system):
     lines: list[str] = []
-    timeline = await play(system.bootstrap, say=lines.append, notification_url=system.services["notification"].url)
+    try:
+        timeline = await play(system.bootstrap, say=lines.append, notification_url=system.services["notification"].url)
+    except StoryFailed as failure:
+        raise AssertionError(f"{failure}\n" + "\n".join(lines) + f"\n{system.diagnosis()}") from failure
     types = [event["type"] for _topic, event in timeline]
 
     # The order that matters to people, read off the real topics.
