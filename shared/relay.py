@@ -4,6 +4,7 @@ A crash between a commit and the publication loses nothing: the row is still uns
 out, with the same event id, when the service starts again. A row Kafka can never take (larger
 than the broker accepts) is parked, so it cannot hold up the rows behind it; a refusal Kafka may
 lift (no write permission on the topic, the broker away) keeps the rows and retries with backoff.
+With several instances on one PostgreSQL store, their relays take turns (`Store.relay_turn`).
 """
 
 import asyncio
@@ -18,7 +19,7 @@ from aiokafka.errors import (
 
 from shared.logs import get_logger
 from shared.metrics import Metrics
-from shared.store import Store, Unsent
+from shared.store import RelayTurn, Store, Unsent
 
 log = get_logger(__name__)
 
@@ -67,23 +68,26 @@ class OutboxRelay:
         """Publish every unsent row; returns how many were published. Raises the first refusal
         worth retrying, after marking what did go out."""
         total = 0
-        while rows := await self._store.unsent(self._batch_size):
-            errors = await self._publish(rows)
-            sent = [row for row, error in zip(rows, errors, strict=True) if error is None]
-            if sent:
-                await self._store.mark_sent([row.seq for row in sent])
+        while True:
+            async with self._store.relay_turn() as turn:  # another instance's relay waits meanwhile
+                rows = await turn.unsent(self._batch_size)
+                if not rows:
+                    return total
+                errors = await self._publish(rows)
+                sent = [row for row, error in zip(rows, errors, strict=True) if error is None]
+                if sent:
+                    await turn.mark_sent([row.seq for row in sent])
+                for row, error in zip(rows, errors, strict=True):
+                    if isinstance(error, NEVER_PUBLISHABLE):
+                        await self._park(turn, row, error)
             for row in sent:
                 self._metrics.published.labels(row.topic, row.type).inc()
                 self._refused_topics.discard(row.topic)
             total += len(sent)
             self.published += len(sent)
-            for row, error in zip(rows, errors, strict=True):
-                if isinstance(error, NEVER_PUBLISHABLE):
-                    await self._park(row, error)
             retry = next((e for e in errors if e is not None and not isinstance(e, NEVER_PUBLISHABLE)), None)
             if retry is not None:
                 raise retry
-        return total
 
     async def _publish(self, rows: Sequence[Unsent]) -> list[BaseException | None]:
         """Send every row; per row, None once Kafka acknowledged it, else why not."""
@@ -98,8 +102,8 @@ class OutboxRelay:
         )
         return [outcome if isinstance(outcome, BaseException) else None for outcome in outcomes]
 
-    async def _park(self, row: Unsent, error: BaseException) -> None:
-        await self._store.park(row.seq, _said(error))
+    async def _park(self, turn: RelayTurn, row: Unsent, error: BaseException) -> None:
+        await turn.park(row.seq, _said(error))
         log.error("outbox row parked: Kafka will not take it; `contract-pause outbox parked` lists it",
                   seq=row.seq, topic=row.topic, type=row.type, size=len(row.payload), error=_said(error))
 

@@ -47,6 +47,7 @@ inbox = Table(
     Column("topic", String(200), primary_key=True),
     Column("event_id", String(200), primary_key=True),
     Column("received_at", DateTime(timezone=True), nullable=False),
+    Index("inbox_by_received_at", "received_at"),  # retention prunes the oldest
 )
 
 outbox = Table(
@@ -63,6 +64,7 @@ outbox = Table(
     Column("parked_at", DateTime(timezone=True), nullable=True),
     Column("parked_reason", String(500), nullable=True),
     Index("outbox_unsent", "seq", sqlite_where=Column("sent_at").is_(None), postgresql_where=Column("sent_at").is_(None)),
+    Index("outbox_by_sent_at", "sent_at"),  # retention prunes the oldest sent
 )
 # Rows waiting for Kafka: neither sent nor parked.
 _waiting = outbox.c.sent_at.is_(None) & outbox.c.parked_at.is_(None)
@@ -96,10 +98,27 @@ class Transaction:
         received_at = datetime.now(UTC)
         statement = (
             insert_ignoring_duplicates(self.connection, inbox)
-            .values([{"topic": topic.name, "event_id": event_id, "received_at": received_at} for event_id in wanted])
+            # Sorted: two instances taking overlapping redeliveries wait on each other's rows in one order.
+            .values([{"topic": topic.name, "event_id": event_id, "received_at": received_at}
+                     for event_id in sorted(wanted)])
             .returning(inbox.c.event_id)
         )
         return set((await self.connection.execute(statement)).scalars())
+
+    async def lock(self, kind: str, *ids: str) -> None:
+        """Hold `ids` of `kind` (e.g. contracts) until this transaction ends: another instance's
+        read-decide-write on any of them waits for ours to commit, and reads what it wrote.
+
+        Deadlock-free when every transaction locks before it writes, one kind after another in one
+        order (the coarser first: clients before contracts), all ids of a kind in one call (they
+        are taken sorted). Taking a lock this transaction holds again never waits. On SQLite a no-op:
+        it has one writer, and a process's write transactions run one at a time."""
+        if not ids or self.connection.dialect.name != "postgresql":
+            return
+        id_ = func.unnest(postgresql.array(sorted(set(ids)))).column_valued("id")
+        # PostgreSQL sorts the subquery before the outer query takes the first lock.
+        keys = select(func.hashtext(id_).label("key")).distinct().order_by("key").subquery()
+        await self.connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(kind), keys.c.key)))
 
     async def emit(self, topic: Topic, event: Envelope) -> None:
         """Queue an event for publication once this transaction commits. Re-emitting an id is a no-op."""
@@ -133,6 +152,32 @@ class Transaction:
         self.emitted += count if count >= 0 else len(rows)  # some drivers cannot count an executemany
 
 
+class RelayTurn:
+    """What a relay reads and marks during its turn (`Store.relay_turn`): on PostgreSQL all in the
+    turn's transaction, which commits the marks when the turn ends."""
+
+    def __init__(self, store: "Store", connection: AsyncConnection | None = None) -> None:
+        self._store = store
+        self._connection = connection
+
+    async def unsent(self, limit: int) -> list[Unsent]:
+        if self._connection is None:
+            return await self._store.unsent(limit)
+        return [Unsent(*row) for row in await self._connection.execute(_oldest_waiting(limit))]
+
+    async def mark_sent(self, seqs: list[int]) -> None:
+        if self._connection is None:
+            await self._store.mark_sent(seqs)
+        else:
+            await self._connection.execute(_marked_sent(seqs))
+
+    async def park(self, seq: int, reason: str) -> None:
+        if self._connection is None:
+            await self._store.park(seq, reason)
+        else:
+            await self._connection.execute(_parked(seq, reason))
+
+
 class Store:
     def __init__(self, url: str, *tables: MetaData) -> None:
         self.url = url
@@ -164,27 +209,39 @@ class Store:
 
     async def unsent(self, limit: int) -> list["Unsent"]:
         """The oldest outbox rows not yet published."""
-        query = (
-            select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.type, outbox.c.payload)
-            .where(_waiting)
-            .order_by(outbox.c.seq)
-            .limit(limit)
-        )
         async with self.reading() as connection:
-            return [Unsent(*row) for row in await connection.execute(query)]
+            return [Unsent(*row) for row in await connection.execute(_oldest_waiting(limit))]
 
     async def mark_sent(self, seqs: list[int]) -> None:
         async with self.transaction() as tx:
-            await tx.connection.execute(
-                update(outbox).where(outbox.c.seq.in_(seqs)).values(sent_at=datetime.now(UTC))
-            )
+            await tx.connection.execute(_marked_sent(seqs))
 
     async def park(self, seq: int, reason: str) -> None:
         """Set aside a row Kafka will not take, so the rows after it flow."""
         async with self.transaction() as tx:
-            await tx.connection.execute(
-                update(outbox).where(outbox.c.seq == seq).values(parked_at=datetime.now(UTC), parked_reason=reason[:500])
-            )
+            await tx.connection.execute(_parked(seq, reason))
+
+    @asynccontextmanager
+    async def relay_turn(self) -> AsyncIterator["RelayTurn"]:
+        """The outbox, to one relay at a time. On PostgreSQL every instance's relay waits for its
+        turn (an advisory lock held until the turn's rows are published and marked sent): no row
+        goes out twice, and none overtakes an earlier unsent row of its key. SQLite serves one
+        instance, whose one relay needs no turn (nor holds the write lock while Kafka answers)."""
+        if self.engine.dialect.name != "postgresql":
+            yield RelayTurn(self)
+            return
+        async with self.engine.begin() as connection:
+            await connection.execute(select(func.pg_advisory_xact_lock(
+                func.hashtext("outbox relay"), func.hashtext(func.current_schema()))))
+            yield RelayTurn(self, connection)
+
+    async def prune(self, before: datetime) -> tuple[int, int]:
+        """Forget inputs received and outputs sent before `before`: (inbox rows, outbox rows) deleted.
+        Unsent and parked outbox rows stay whatever their age."""
+        async with self.transaction() as tx:
+            inputs = await tx.connection.execute(inbox.delete().where(inbox.c.received_at < before))
+            outputs = await tx.connection.execute(outbox.delete().where(outbox.c.sent_at < before))
+            return inputs.rowcount, outputs.rowcount
 
     async def parked(self, limit: int = 100) -> list[dict[str, object]]:
         """Parked rows, oldest first, without their payloads (they may be private)."""
@@ -244,6 +301,23 @@ async def _carry_over(connection: AsyncConnection, legacy: set[str], consumed: S
                 {"topic": topic.name},
             )
         await connection.execute(text("DROP TABLE inbox_before_topics"))
+
+
+def _oldest_waiting(limit: int):  # noqa: ANN202 - a Select
+    return (
+        select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.type, outbox.c.payload)
+        .where(_waiting)
+        .order_by(outbox.c.seq)
+        .limit(limit)
+    )
+
+
+def _marked_sent(seqs: list[int]):  # noqa: ANN202 - an Update
+    return update(outbox).where(outbox.c.seq.in_(seqs)).values(sent_at=datetime.now(UTC))
+
+
+def _parked(seq: int, reason: str):  # noqa: ANN202 - an Update
+    return update(outbox).where(outbox.c.seq == seq).values(parked_at=datetime.now(UTC), parked_reason=reason[:500])
 
 
 def insert_ignoring_duplicates(connection: AsyncConnection, table: Table):  # noqa: ANN201 - dialect-specific Insert

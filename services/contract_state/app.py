@@ -18,8 +18,10 @@ class Settings(BaseServiceSettings):
 
 def build(settings: Settings) -> Service:
     service = Service(settings, store.tables)
-    service.consume(CONTRACT_COMMANDS, CONTRACT_COMMAND, handlers.on_contract_command)
-    service.consume(BILLING_PROBLEMS, BILLING_PROBLEM_EVENT, handlers.on_billing_problem)
+    service.consume(CONTRACT_COMMANDS, CONTRACT_COMMAND, handlers.on_contract_command,
+                    apply_batch=handlers.on_contract_commands)
+    service.consume(BILLING_PROBLEMS, BILLING_PROBLEM_EVENT, handlers.on_billing_problem,
+                    apply_batch=handlers.on_billing_problems)
     service.produces(CONTRACT_EVENTS, ContractEvent, "Every contract after each change, and refused commands; keyed by contract_id.")
 
     async def contract(request: Request) -> Response:

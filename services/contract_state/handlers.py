@@ -5,14 +5,28 @@ from datetime import UTC, datetime
 from services.contract_state import domain, store
 from shared.events.billing import BillingProblemEvent
 from shared.events.contracts import CommandRejected, ContractCommand, OpenContract
-from shared.logs import get_logger
+from shared.logs import bound_to_event, get_logger
 from shared.store import Transaction
 from shared.topics import CONTRACT_EVENTS
 
 log = get_logger(__name__)
 
+# What `tx.lock` holds. Per client, not per contract: a billing change fans out over every contract of
+# its client, and an open reads its client's standing, so the client's changes take turns as a whole
+# (one lock for a fan-out of thousands, and no order between contract locks to get wrong).
+CLIENT_LOCK = "client"
+
+
+async def on_contract_commands(tx: Transaction, commands: list[ContractCommand]) -> None:
+    """A batch from Kafka: the clients of all its contracts locked at once, in one order, then one by one."""
+    await tx.lock(CLIENT_LOCK, *await _clients_of(tx, commands))
+    for command in commands:
+        with bound_to_event(command):
+            await on_contract_command(tx, command)
+
 
 async def on_contract_command(tx: Transaction, command: ContractCommand) -> None:
+    await tx.lock(CLIENT_LOCK, *await _clients_of(tx, [command]))
     contract = await store.load_contract(tx.connection, command.data.contract_id)
     # Only an open needs the client's standing: every existing contract already carries it as a hold.
     standing = (
@@ -34,8 +48,17 @@ async def on_contract_command(tx: Transaction, command: ContractCommand) -> None
     await tx.emit(CONTRACT_EVENTS, outcome.event)
 
 
+async def on_billing_problems(tx: Transaction, changes: list[BillingProblemEvent]) -> None:
+    """A batch from Kafka: all its clients locked at once, in one order, then one by one."""
+    await tx.lock(CLIENT_LOCK, *{change.data.client_id for change in changes})
+    for change in changes:
+        with bound_to_event(change):
+            await on_billing_problem(tx, change)
+
+
 async def on_billing_problem(tx: Transaction, change: BillingProblemEvent) -> None:
     client_id = change.data.client_id
+    await tx.lock(CLIENT_LOCK, client_id)
     standing = await store.load_standing(tx.connection, client_id)
     contracts = await store.load_open_contracts(tx.connection, client_id)
     outcome = domain.apply_billing_change(standing, contracts, change, datetime.now(UTC))
@@ -49,3 +72,11 @@ async def on_billing_problem(tx: Transaction, change: BillingProblemEvent) -> No
     await tx.emit_all(CONTRACT_EVENTS, outcome.events)
     log.info("platform hold " + ("on" if outcome.standing.has_problems else "off"), client_id=client_id,
              open_contracts=len(contracts), contracts_changed=len(outcome.contracts))
+
+
+async def _clients_of(tx: Transaction, commands: list[ContractCommand]) -> set[str]:
+    """Whose contracts the commands touch: an open names its client; other commands' contracts say
+    who theirs is (a contract unknown yet has none to wait for)."""
+    opened = {command.data.client_id for command in commands if isinstance(command, OpenContract)}
+    others = {command.data.contract_id for command in commands if not isinstance(command, OpenContract)}
+    return opened | set((await store.clients_of(tx.connection, others)).values())

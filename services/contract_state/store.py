@@ -1,9 +1,10 @@
 """contract-state's tables: contracts (indexed by client, for the billing fan-out), each contract's
 history of changes, and billing standings.
 
-Rows are read `FOR UPDATE` inside write transactions: on PostgreSQL, with several instances, a
-command and a billing change touching one contract then queue instead of losing an update
-(SQLite has a single writer and ignores the clause).
+Rows are read `FOR UPDATE` inside write transactions, after the handler locked their client
+(`handlers.CLIENT_LOCK`): on PostgreSQL, with several instances, a command and a billing change
+touching one client's contracts then queue instead of losing an update or deadlocking (SQLite has
+a single writer and ignores both).
 """
 
 from collections.abc import Sequence
@@ -75,6 +76,14 @@ async def load_contract(connection: AsyncConnection, contract_id: str, *, for_up
     query = select(contracts).where(contracts.c.contract_id == contract_id)
     row = (await connection.execute(query.with_for_update() if for_update else query)).first()
     return _contract(row) if row else None
+
+
+async def clients_of(connection: AsyncConnection, contract_ids: set[str]) -> dict[str, str]:
+    """The client of each known contract among `contract_ids` (it never changes: read without a lock)."""
+    if not contract_ids:
+        return {}
+    query = select(contracts.c.contract_id, contracts.c.client_id).where(contracts.c.contract_id.in_(contract_ids))
+    return {row.contract_id: row.client_id for row in await connection.execute(query)}
 
 
 async def load_open_contracts(connection: AsyncConnection, client_id: str) -> list[Contract]:

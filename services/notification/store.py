@@ -3,6 +3,7 @@ they were told of them, support requests and cases, and the in-app inbox. Webhoo
 deliveries and dead letters are in webhook_store, on the same `tables`."""
 
 import json
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -125,12 +126,20 @@ notifications = Table(
 
 
 async def load_contract(connection: AsyncConnection, contract_id: str) -> ContractView | None:
-    # Locked until commit (PostgreSQL; SQLite has one writer anyway): contracts.events and time.entries
-    # of one contract may be consumed by two instances at once, and neither may overwrite the other.
-    query = select(contract_views).where(contract_views.c.contract_id == contract_id).with_for_update()
-    row = (await connection.execute(query)).first()
-    if row is None:
-        return None
+    return (await load_contracts(connection, [contract_id])).get(contract_id)
+
+
+async def load_contracts(connection: AsyncConnection, contract_ids: Collection[str]) -> dict[str, ContractView]:
+    """The views of these contracts that exist, in one statement.
+
+    Locked until commit (PostgreSQL; SQLite has one writer anyway): contracts.events and time.entries
+    of one contract may be consumed by two instances at once, and neither may overwrite the other."""
+    query = (select(contract_views).where(contract_views.c.contract_id.in_(sorted(set(contract_ids))))
+             .order_by(contract_views.c.contract_id).with_for_update())
+    return {row.contract_id: _view(row) for row in await connection.execute(query)}
+
+
+def _view(row: Any) -> ContractView:
     return ContractView(
         contract_id=row.contract_id,
         freelancer_id=row.freelancer_id,
@@ -144,8 +153,15 @@ async def load_contract(connection: AsyncConnection, contract_id: str) -> Contra
     )
 
 
-async def save_contract(connection: AsyncConnection, view: ContractView) -> None:
-    values = {
+async def save_contracts(connection: AsyncConnection, views: Sequence[ContractView]) -> None:
+    """Write these views over what is stored, in one executemany round trip."""
+    if views:
+        await connection.execute(upsert(connection, contract_views), [_row(view) for view in views])
+
+
+def _row(view: ContractView) -> dict[str, Any]:
+    return {
+        "contract_id": view.contract_id,
         "freelancer_id": view.freelancer_id,
         "client_id": view.client_id,
         "status": view.status,
@@ -155,11 +171,6 @@ async def save_contract(connection: AsyncConnection, view: ContractView) -> None
         "pauses_began": json.dumps([began.isoformat() for began in view.pauses_began]),
         "blocked_notice_at": view.blocked_notice_at,
     }
-    updated = await connection.execute(
-        update(contract_views).where(contract_views.c.contract_id == view.contract_id).values(**values)
-    )
-    if updated.rowcount == 0:
-        await connection.execute(insert(contract_views).values(contract_id=view.contract_id, **values))
 
 
 async def open_contracts_of(connection: AsyncConnection, client_id: str) -> list[str]:
@@ -276,21 +287,27 @@ async def support_queue(connection: AsyncConnection, limit: int, contract_id: st
 # --- the in-app inbox -----------------------------------------------------------------------
 
 
-async def add_notification(connection: AsyncConnection, event: NotificationCreated) -> bool:
-    """Put a notification in its recipient's inbox; False when it is there already (a replay)."""
-    data = event.data
-    statement = insert_ignoring_duplicates(connection, notifications).values(
-        notification_id=data.notification_id,
-        recipient_id=data.recipient_id,
-        recipient_role=data.recipient_role,
-        kind=data.kind,
-        contract_ids=json.dumps(data.contract_ids),
-        title=data.title,
-        body=data.body,
-        created_at=data.created_at,
-        payload=event.to_json(),
-    )
-    return (await connection.execute(statement)).rowcount == 1
+async def add_notifications(connection: AsyncConnection, events: Sequence[NotificationCreated]) -> set[str]:
+    """Put notifications in their recipients' inboxes, in one statement; the ids of those that were
+    not there already (the others are replays)."""
+    if not events:
+        return set()
+    rows = [
+        {
+            "notification_id": event.data.notification_id,
+            "recipient_id": event.data.recipient_id,
+            "recipient_role": event.data.recipient_role,
+            "kind": event.data.kind,
+            "contract_ids": json.dumps(event.data.contract_ids),
+            "title": event.data.title,
+            "body": event.data.body,
+            "created_at": event.data.created_at,
+            "payload": event.to_json(),
+        }
+        for event in events
+    ]
+    statement = insert_ignoring_duplicates(connection, notifications).values(rows).returning(notifications.c.notification_id)
+    return set((await connection.execute(statement)).scalars())
 
 
 async def inbox_of(connection: AsyncConnection, recipient_id: str, limit: int) -> tuple[list[dict[str, Any]], int]:

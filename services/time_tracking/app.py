@@ -41,7 +41,7 @@ class Settings(BaseServiceSettings):
 
 def build(settings: Settings) -> Service:
     service = Service(settings, store.tables)
-    service.consume(CONTRACT_EVENTS, CONTRACT_EVENT, handlers.on_contract_event)
+    service.consume(CONTRACT_EVENTS, CONTRACT_EVENT, handlers.on_contract_event, apply_batch=handlers.on_contract_events)
     service.consume(TIME_ENTRIES_SUBMITTED, TIME_ENTRY_SUBMISSION, handlers.on_time_entry_submitted,
                     apply_batch=handlers.on_time_entries_submitted)
     service.produces(TIME_ENTRIES, TimeEntryEvent,

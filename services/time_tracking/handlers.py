@@ -14,11 +14,12 @@ from shared.events.time_entries import (
     TimeEntrySubmitted,
 )
 from shared.events.envelope import Envelope
-from shared.logs import get_logger
+from shared.logs import bound_to_event, get_logger
 from shared.store import Transaction
 from shared.topics import TIME_ENTRIES
 
 SOURCE = "time-tracking"
+CONTRACT_LOCK = "contract"  # what `tx.lock` holds: judging time and learning versions of one contract take turns
 
 log = get_logger(__name__)
 
@@ -40,6 +41,8 @@ async def submit(tx: Transaction, submission: TimeEntrySubmitted) -> Recording:
 
 async def submit_all(tx: Transaction, submissions: list[TimeEntrySubmitted]) -> list[Recording]:
     """Judge submissions in order and publish each verdict, once per entry_id."""
+    # Against the histories as they are once no other instance is learning a version of these contracts.
+    await tx.lock(CONTRACT_LOCK, *{submission.data.contract_id for submission in submissions})
     now = datetime.now(UTC)
     recorded = await store.load_entries(tx.connection, {submission.data.entry_id for submission in submissions})
     histories = await store.load_histories(tx.connection, {submission.data.contract_id for submission in submissions})
@@ -75,11 +78,21 @@ def _about(submission: TimeEntrySubmitted) -> dict[str, str]:
     return {"event_id": submission.id, "correlation_id": submission.correlation_id}
 
 
+async def on_contract_events(tx: Transaction, events: list[ContractEvent]) -> None:
+    """A batch from Kafka: every contract of it locked at once, in one order, then one by one."""
+    await tx.lock(CONTRACT_LOCK, *{event.data.contract_id for event in events})
+    for event in events:
+        with bound_to_event(event):
+            await on_contract_event(tx, event)
+
+
 async def on_contract_event(tx: Transaction, event: ContractEvent) -> None:
     """Learn a contract version; if it reveals a pause or end under accepted work, revoke that work's protection."""
     if isinstance(event, CommandRejected):
         return  # a refused command changed nothing and carries no snapshot
     contract_id = event.data.contract_id
+    # Entries another instance is judging against the old history are committed before we look for them.
+    await tx.lock(CONTRACT_LOCK, contract_id)
     version = ContractVersion.of(event.data)
     # Before the duplicate check: a store older than the parties table learns them from a replay too.
     await store.add_parties(tx.connection, contract_id, event.data.client_id, event.data.freelancer_id)
