@@ -40,6 +40,13 @@ def _parser() -> argparse.ArgumentParser:
                               "and every service, until Ctrl-C")
     run.add_argument("--kafka-port", type=int, default=9092, metavar="PORT",
                      help="port of the local broker on 127.0.0.1 (default: 9092)")
+    run.add_argument("--instances", type=_positive, default=1, metavar="N",
+                     help="processes per service, in one consumer group, each on its own HTTP port "
+                          "(default: 1); more than one puts the stores on PostgreSQL")
+    run.add_argument("--postgres", nargs="?", const="local", metavar="URL",
+                     help="the stores on PostgreSQL, one database per service: on the server URL names "
+                          "(postgresql://user:password@host:port), else on a throwaway cluster started from the "
+                          "local server binaries (the default with --instances above 1)")
     run.set_defaults(handler=_run)
 
     demo = commands.add_parser("demo", help="play the pause story against the running system, with a timeline")
@@ -96,7 +103,13 @@ def _parser() -> argparse.ArgumentParser:
 def _run(arguments: argparse.Namespace) -> int:
     from ops.run import run
 
-    return run(kafka_port=arguments.kafka_port)
+    return run(kafka_port=arguments.kafka_port, instances=arguments.instances, postgres=arguments.postgres)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
 
 
 def _demo(arguments: argparse.Namespace) -> int:

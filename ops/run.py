@@ -5,15 +5,25 @@ process, `python -m services.<name>`, with KAFKA_BOOTSTRAP_SERVERS, HTTP_PORT
 8081, 8082, ... in name order, and AUTH_JWT_SECRET (the development key of
 ops.dev_tokens, which `contract-pause token` signs with). Their output is
 interleaved line by line behind a coloured service name, as docker compose does.
+
+`--instances N` runs N processes of each service, all in the service's consumer group (Kafka shares
+the partitions out among them), named contract-state#1 ... contract-state#N, on ports 8081 ... for the
+first of each as without it, then the next block of ports for the second, and so on. Several
+instances need a store that takes several writers: PostgreSQL, one database per service (named after
+its module, e.g. contract_state), on a throwaway cluster started here from the local server binaries
+(initdb, postgres; it goes when run stops), or on the server `--postgres URL` (or a postgresql://
+DATABASE_URL) names, where they are created when missing. `--postgres` alone asks for the throwaway
+cluster with one instance too. Without either, one instance per service keeps its SQLite file.
 A service that dies is started again after 1 s, 2 s, 4 s ... (at most 30 s; from
 1 s again once it has stayed up a minute), unless it refused its configuration
 (exit code 2: starting again cannot help). Ctrl-C or SIGTERM stops the services
-(SIGTERM, SIGKILL after 10 s), then the broker.
+(SIGTERM, SIGKILL after 10 s), then PostgreSQL, then the broker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import os
 import signal
@@ -26,7 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from ops import dev_tokens, kafka_local
+from sqlalchemy.engine import make_url
+
+from ops import dev_tokens, kafka_local, postgres_local
 
 SERVICES_DIR = kafka_local.REPO_ROOT / "services"
 FIRST_HTTP_PORT = 8081
@@ -35,6 +47,8 @@ FIRST_RESTART_DELAY_SECONDS = 1.0
 MAX_RESTART_DELAY_SECONDS = 30.0
 STABLE_AFTER_SECONDS = 60.0  # a service up this long that dies is restarted at once again
 EXIT_CONFIGURATION_ERROR = 2  # shared.settings: starting again cannot fix it
+LOCAL_POSTGRES = "local"  # --postgres without a URL: a throwaway cluster
+CONNECTIONS_PER_PROCESS = 16  # a store's pool (5) and its overflow (10), and one to spare
 _COLOURS = ("36", "33", "32", "35", "34", "91", "96", "93")
 
 
@@ -49,9 +63,20 @@ def display_name(module_name: str) -> str:
     return module_name.replace("_", "-")
 
 
-def assigned_http_ports(services_dir: Path = SERVICES_DIR) -> dict[str, int]:
-    """The HTTP port `run` gives each service: 8081, 8082, ... in name order."""
-    return {display_name(module): FIRST_HTTP_PORT + index for index, module in enumerate(discover_services(services_dir))}
+def instance_name(module_name: str, instance: int, instances: int) -> str:
+    """contract-state alone; contract-state#1 ... contract-state#N when there are several."""
+    return display_name(module_name) if instances == 1 else f"{display_name(module_name)}#{instance}"
+
+
+def assigned_http_ports(services_dir: Path = SERVICES_DIR, instances: int = 1) -> dict[str, int]:
+    """The HTTP port `run` gives each instance: 8081, 8082, ... in name order for the first of each
+    service (the same as with one instance), then the next block for the second, and so on."""
+    modules = discover_services(services_dir)
+    return {
+        instance_name(module, instance, instances): FIRST_HTTP_PORT + (instance - 1) * len(modules) + index
+        for instance in range(1, instances + 1)
+        for index, module in enumerate(modules)
+    }
 
 
 class Console:
@@ -82,6 +107,8 @@ class Console:
 class ServiceProcess:
     module: str
     http_port: int
+    instance: int = 1
+    instances: int = 1
     process: subprocess.Popen[bytes] | None = None
     reader: threading.Thread | None = None
     reported_exit: bool = False
@@ -91,7 +118,7 @@ class ServiceProcess:
     name: str = field(init=False)
 
     def __post_init__(self) -> None:
-        self.name = display_name(self.module)
+        self.name = instance_name(self.module, self.instance, self.instances)
 
     @property
     def command(self) -> list[str]:
@@ -106,14 +133,25 @@ class ServiceProcess:
         return delay
 
 
+class RunRefused(Exception):
+    """A combination of options run cannot honour; its message is the one line that says so."""
+
+
 class Runner:
-    def __init__(self, kafka_port: int, console_stream: IO[str] = sys.stdout) -> None:
+    def __init__(self, kafka_port: int, console_stream: IO[str] = sys.stdout, instances: int = 1,
+                 postgres: str | None = None) -> None:
         self.kafka_port = kafka_port
+        ports = assigned_http_ports(instances=instances)
         self.services = [
-            ServiceProcess(module, assigned_http_ports()[display_name(module)]) for module in discover_services()
+            ServiceProcess(module, ports[instance_name(module, instance, instances)], instance, instances)
+            for instance in range(1, instances + 1)
+            for module in discover_services()
         ]
-        self.console = Console(["kafka", *(service.name for service in self.services)], console_stream)
+        self.postgres = _postgres_wanted(instances, postgres)
+        self.console = Console(["kafka", "postgres", *(service.name for service in self.services)], console_stream)
         self.broker: kafka_local.LocalKafka | None = None
+        self.database_server: postgres_local.LocalPostgres | None = None
+        self.postgres_url = ""  # the server the services' databases are on, when they are on PostgreSQL
         self.bootstrap_servers = ""
         self.auth_secret = ""
         self._stopping = threading.Event()
@@ -124,13 +162,16 @@ class Runner:
         try:
             self._start_broker()
             if not self._stopping.is_set():
+                self._start_postgres()
+            if not self._stopping.is_set():
                 self._ensure_topics()
             if not self._stopping.is_set():
                 self._start_services()
             self._supervise()
-            return 0 if self.broker is None or self.broker.is_running() or self._stopping.is_set() else 1
+            return 0 if self._stopping.is_set() or (self._broker_up() and self._postgres_up()) else 1
         finally:
             self._stop_services()
+            self._stop_postgres()
             self._stop_broker()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -155,6 +196,33 @@ class Runner:
         self.console.say(
             f"Kafka ready at {self.bootstrap_servers} in {time.monotonic() - started:.1f} s (pid {self.broker.pid})"
         )
+
+    def _start_postgres(self) -> None:
+        if self.postgres is None:
+            return
+        databases = discover_services()
+        if self.postgres == LOCAL_POSTGRES:
+            initdb, postgres = postgres_local.server_binaries()
+            self.console.say(f"starting PostgreSQL (throwaway cluster, {Path(postgres).parent}) on 127.0.0.1")
+            started = time.monotonic()
+            processes = max(len(self.services), 1)
+            self.database_server = postgres_local.LocalPostgres(
+                initdb, postgres, max_connections=max(200, CONNECTIONS_PER_PROCESS * processes + 20)
+            ).start()
+            self.postgres_url = self.database_server.url
+            self.console.say(f"PostgreSQL ready at 127.0.0.1:{self.database_server.port} in "
+                             f"{time.monotonic() - started:.1f} s (pid {self.database_server.pid}); "
+                             "its databases go when run stops")
+        else:
+            self.postgres_url = self.postgres
+        shown = make_url(self.postgres_url)
+        try:
+            created = asyncio.run(postgres_local.create_databases(self.postgres_url, databases))
+        except Exception as error:  # noqa: BLE001 - any refusal of the server ends the run with its one line
+            raise RunRefused(f"cannot create the services' databases on PostgreSQL {shown.host}:{shown.port or 5432} "
+                             f"as {shown.username}: {type(error).__name__}: {error}") from None
+        self.console.say(f"service stores: PostgreSQL {shown.host}:{shown.port or 5432}, one database per service "
+                         f"({', '.join(databases)}{'; created ' + ', '.join(created) if created else ''})")
 
     def _follow_broker_log(self) -> None:
         assert self.broker is not None and self.broker.log_path is not None
@@ -183,7 +251,7 @@ class Runner:
     def _start_services(self) -> None:
         if not self.services:
             self.console.say(f"no services yet (no {SERVICES_DIR.name}/<name>/__main__.py); the broker runs alone")
-        elif self.broker is not None and "DATABASE_URL" not in os.environ:
+        elif self.broker is not None and self.postgres is None and "DATABASE_URL" not in os.environ:
             self.console.say(f"service stores: {self.broker.workdir / 'stores'} (fresh, like the broker)")
         self.auth_secret = dev_tokens.ensure_secret()
         if self.services and not os.environ.get("AUTH_JWT_SECRET"):
@@ -222,12 +290,16 @@ class Runner:
         service.reader.start()
 
     def _store_for(self, service: ServiceProcess) -> dict[str, str]:
-        """A broker started here lives only as long as this run, so the services' stores do too:
-        state left by an earlier run would not match the new, empty topics."""
+        """On PostgreSQL, the service's own database, shared by its instances. Else a SQLite file: a
+        broker started here lives only as long as this run, so the services' stores do too (state left
+        by an earlier run would not match the new, empty topics)."""
+        if self.postgres_url:
+            url = make_url(self.postgres_url).set(database=service.module)
+            return {"DATABASE_URL": url.render_as_string(hide_password=False)}
         if self.broker is None or "DATABASE_URL" in os.environ:
             return {}
         assert self.broker.workdir is not None
-        return {"DATABASE_URL": f"sqlite:///{self.broker.workdir / 'stores' / service.name}.db"}
+        return {"DATABASE_URL": f"sqlite:///{self.broker.workdir / 'stores' / display_name(service.module)}.db"}
 
     def _relay_output(self, service: ServiceProcess) -> None:
         assert service.process is not None and service.process.stdout is not None
@@ -255,9 +327,18 @@ class Runner:
             for service in self.services:
                 if service.restart_at is not None and now >= service.restart_at:
                     self._start(service)
-            if self.broker is not None and not self.broker.is_running():
+            if not self._broker_up():
                 self.console.say("the Kafka broker exited unexpectedly; stopping")
                 return
+            if not self._postgres_up():
+                self.console.say(f"PostgreSQL exited unexpectedly; stopping. Its log:\n{self.database_server.log_tail()}")
+                return
+
+    def _broker_up(self) -> bool:
+        return self.broker is None or self.broker.is_running()
+
+    def _postgres_up(self) -> bool:
+        return self.database_server is None or self.database_server.is_running()
 
     def _exited_services(self) -> Iterator[ServiceProcess]:
         for service in self.services:
@@ -281,6 +362,13 @@ class Runner:
             if service.reader is not None:
                 service.reader.join(timeout=2)
 
+    def _stop_postgres(self) -> None:
+        if self.database_server is None:
+            return
+        self.console.say("stopping PostgreSQL")
+        self.database_server.stop()
+        self.console.say("PostgreSQL stopped, its cluster removed")
+
     def _stop_broker(self) -> None:
         if self.broker is None:
             return
@@ -296,9 +384,42 @@ def _signal_quietly(process: subprocess.Popen[bytes], signum: int) -> None:
         pass
 
 
-def run(kafka_port: int = 9092) -> int:
+def _postgres_wanted(instances: int, postgres: str | None) -> str | None:
+    """The PostgreSQL server for the services' databases: LOCAL_POSTGRES, a URL, or None (SQLite)."""
+    wanted = _postgres_server(instances, postgres)
+    if wanted is None:
+        return None
+    if importlib.util.find_spec("asyncpg") is None:
+        raise RunRefused("the services' PostgreSQL driver is not installed: pip install 'contract-pause[postgres]' "
+                         "(from a clone: pip install -e '.[postgres]')")
+    if wanted == LOCAL_POSTGRES and (reason := postgres_local.missing_reason()):
+        raise RunRefused(f"{reason}; or pass --postgres postgresql://user:password@host:port")
+    return wanted
+
+
+def _postgres_server(instances: int, postgres: str | None) -> str | None:
+    if postgres not in (None, LOCAL_POSTGRES):
+        if not postgres.startswith(("postgresql://", "postgres://")):
+            raise RunRefused(f"--postgres {postgres!r} is no postgresql://user:password@host:port URL")
+        return postgres
+    if postgres == LOCAL_POSTGRES or instances == 1:
+        return postgres
+    given = os.environ.get("DATABASE_URL", "").strip()
+    if given.startswith(("postgresql://", "postgres://")):
+        return given
+    if given:
+        raise RunRefused(f"--instances {instances} needs PostgreSQL, but DATABASE_URL is {given!r} (SQLite takes one "
+                         "writer): unset it for a throwaway cluster, pass --postgres postgresql://user:password@host, "
+                         "or run one instance")
+    return LOCAL_POSTGRES
+
+
+def run(kafka_port: int = 9092, instances: int = 1, postgres: str | None = None) -> int:
     try:
-        return Runner(kafka_port).run()
-    except kafka_local.KafkaLocalError as error:
+        return Runner(kafka_port, instances=instances, postgres=postgres).run()
+    except RunRefused as refused:
+        print(f"contract-pause run: {refused}", file=sys.stderr)
+        return EXIT_CONFIGURATION_ERROR
+    except (kafka_local.KafkaLocalError, RuntimeError) as error:
         print(f"contract-pause run: {error}", file=sys.stderr)
         return 1
