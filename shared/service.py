@@ -29,6 +29,7 @@ from shared.logs import configure_logging, get_logger
 from shared.metrics import Metrics, group_lag
 from shared.relay import OutboxRelay
 from shared.settings import BaseServiceSettings, load_settings
+from shared.single_writer import claim_sqlite_store
 from shared.store import Store
 from shared.topics import Topic
 
@@ -205,6 +206,7 @@ class _EmbeddedServer(uvicorn.Server):
 def run(settings_class: type[S], build: Callable[[S], Service]) -> None:
     """The entry point of a service process: `python -m services.<name>`."""
     settings = load_settings(settings_class)
+    claim_sqlite_store(settings.service_name, settings.store_url)  # a second process on one SQLite file: exit 2
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
     asyncio.run(_serve(build(settings)))
 
