@@ -5,18 +5,20 @@ Never log billing specifics here (problem kind, detail, decline codes, amounts):
 by people and systems that must not learn them.
 """
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from shared.events.billing import BillingProblemEvent, ProblemOpened, ProblemResolved
 from shared.events.contracts import CommandRejected, ContractEvent
 from shared.events.envelope import Envelope
 from shared.events.support import CircumventionReported, SupportEvent, SupportRequested
 from shared.events.time_entries import TimeEntryEvent, TimeEntryRejected
-from shared.logs import get_logger
+from shared.logs import bound_to_event, get_logger
 from shared.store import Transaction
 from shared.topics import NOTIFICATIONS
 from services.notification import domain, store, webhook_store
-from services.notification.domain import ContractOutcome, Notice
+from services.notification.domain import ContractOutcome, ContractView, Notice
 
 log = get_logger(__name__)
 
@@ -34,23 +36,27 @@ async def on_billing_problem(tx: Transaction, event: BillingProblemEvent) -> Non
             await store.save_noticed_problems(tx.connection, client_id, outcome.noticed_kinds)
             if outcome.note:
                 log.info("no notification", client_id=client_id, why=outcome.note)
-            await _notify(tx, event, outcome.notices)
+            await _notify(tx, [(event, notice) for notice in outcome.notices])
         case ProblemResolved():
             await store.save_noticed_problems(tx.connection, client_id, domain.problem_resolved(noticed, event))
 
 
 async def on_contract_event(tx: Transaction, event: ContractEvent) -> None:
-    if isinstance(event, CommandRejected):
-        return  # a refused command changed nothing; the actor heard about it from contract-state
-    view = await store.load_contract(tx.connection, event.data.contract_id)
-    await _apply(tx, event, domain.contract_changed(view, event), event.data.contract_id)
+    await on_contract_events(tx, [event])
+
+
+async def on_contract_events(tx: Transaction, events: list[ContractEvent]) -> None:
+    # A refused command changed nothing; the actor heard about it from contract-state.
+    changes = [event for event in events if not isinstance(event, CommandRejected)]
+    await _apply(tx, changes, domain.contract_changed)
 
 
 async def on_time_entry(tx: Transaction, event: TimeEntryEvent) -> None:
-    if not isinstance(event, TimeEntryRejected):
-        return
-    view = await store.load_contract(tx.connection, event.data.contract_id)
-    await _apply(tx, event, domain.time_entry_rejected(view, event), event.data.contract_id)
+    await on_time_entries(tx, [event])
+
+
+async def on_time_entries(tx: Transaction, events: list[TimeEntryEvent]) -> None:
+    await _apply(tx, [event for event in events if isinstance(event, TimeEntryRejected)], domain.time_entry_rejected)
 
 
 async def on_support_request(tx: Transaction, event: SupportEvent) -> None:
@@ -80,31 +86,52 @@ async def on_support_request(tx: Transaction, event: SupportEvent) -> None:
     settled = outcome.case.record if outcome.case else f"refused:{outcome.refused}"
     await store.settle_support_input(tx.connection, event.type, input_id, settled)
     log.info("support input", contract_id=contract_id, outcome=settled)
-    await _notify(tx, event, outcome.notices)
+    await _notify(tx, [(event, notice) for notice in outcome.notices])
 
 
-async def _apply(tx: Transaction, cause: Envelope, outcome: ContractOutcome, contract_id: str) -> None:
-    if outcome.view is not None:
-        await store.save_contract(tx.connection, outcome.view)
-    if outcome.note:
-        log.info("no notification", contract_id=contract_id, why=outcome.note)
-    await _notify(tx, cause, outcome.notices)
+async def _apply(
+    tx: Transaction, events: Sequence[Envelope], decide: Callable[[ContractView | None, Any], ContractOutcome]
+) -> None:
+    """Each event, in order, against its contract's view: the views of the whole batch are read and
+    written in one statement each, and its notices in a few (a pause of 10,000 contracts is a batch)."""
+    views = await store.load_contracts(tx.connection, {event.data.contract_id for event in events})
+    changed: dict[str, ContractView] = {}
+    told: list[tuple[Envelope, Notice]] = []
+    for event in events:
+        contract_id = event.data.contract_id
+        outcome = decide(views.get(contract_id), event)
+        if outcome.view is not None:
+            views[contract_id] = changed[contract_id] = outcome.view
+        if outcome.note:
+            with bound_to_event(event):
+                log.info("no notification", contract_id=contract_id, why=outcome.note)
+        told.extend((event, notice) for notice in outcome.notices)
+    await store.save_contracts(tx.connection, list(changed.values()))
+    await _notify(tx, told)
 
 
-async def _notify(tx: Transaction, cause: Envelope, notices: tuple[Notice, ...]) -> None:
+async def _notify(tx: Transaction, told: Sequence[tuple[Envelope, Notice]]) -> None:
+    """Each (cause, notice) into its recipient's inbox, queued for its webhooks, emitted in order."""
+    if not told:
+        return
     now = datetime.now(UTC)
-    for notice in notices:
-        subscribers = await webhook_store.subscriptions_for(tx.connection, notice.recipient_id)
-        notification = domain.notification_event(cause, notice, domain.channels(bool(subscribers)), now)
-        if await store.add_notification(tx.connection, notification):
-            await webhook_store.add_deliveries(tx.connection, notification.data.notification_id, subscribers, now)
-        await tx.emit(NOTIFICATIONS, notification)
-        log.info(
-            "notification created",
-            kind=notice.kind,
-            recipient_id=notice.recipient_id,
-            recipient_role=notice.recipient_role,
-            contract_ids=list(notice.contract_ids),
-            notification_id=notification.data.notification_id,
-            webhooks=len(subscribers),
-        )
+    subscribers = await webhook_store.subscriptions_for(tx.connection, {notice.recipient_id for _, notice in told})
+    notifications = [domain.notification_event(cause, notice, domain.channels(bool(subscribers[notice.recipient_id])), now)
+                     for cause, notice in told]
+    added = await store.add_notifications(tx.connection, notifications)
+    await webhook_store.add_deliveries(tx.connection, [
+        (notification.data.notification_id, subscription_id) for notification in notifications
+        if notification.data.notification_id in added for subscription_id in subscribers[notification.data.recipient_id]
+    ], now)
+    await tx.emit_all(NOTIFICATIONS, notifications)
+    for (cause, notice), notification in zip(told, notifications, strict=True):
+        with bound_to_event(cause):
+            log.info(
+                "notification created",
+                kind=notice.kind,
+                recipient_id=notice.recipient_id,
+                recipient_role=notice.recipient_role,
+                contract_ids=list(notice.contract_ids),
+                notification_id=notification.data.notification_id,
+                webhooks=len(subscribers[notice.recipient_id]),
+            )

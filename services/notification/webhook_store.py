@@ -1,6 +1,7 @@
 """notification's webhook tables: who subscribed to which recipient's notifications, each
 notification's delivery to each subscriber, and the deliveries that ran out of attempts."""
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -73,25 +74,27 @@ async def add_subscription(
     )
 
 
-async def subscriptions_for(connection: AsyncConnection, recipient_id: str) -> list[str]:
-    """Subscribers of this recipient: their own and those of every recipient."""
-    query = select(webhook_subscriptions.c.subscription_id).where(
-        or_(webhook_subscriptions.c.recipient_id == recipient_id, webhook_subscriptions.c.recipient_id.is_(None))
-    )
-    return list((await connection.execute(query)).scalars())
+async def subscriptions_for(connection: AsyncConnection, recipient_ids: Collection[str]) -> dict[str, list[str]]:
+    """Per recipient, its subscribers: its own and those of every recipient (one statement for all)."""
+    wanted = sorted(set(recipient_ids))
+    query = select(webhook_subscriptions.c.subscription_id, webhook_subscriptions.c.recipient_id).where(
+        or_(webhook_subscriptions.c.recipient_id.in_(wanted), webhook_subscriptions.c.recipient_id.is_(None))
+    ).order_by(webhook_subscriptions.c.subscription_id)
+    subscribers: dict[str, list[str]] = {recipient_id: [] for recipient_id in wanted}
+    for subscription_id, recipient_id in await connection.execute(query):
+        for recipient in (wanted if recipient_id is None else [recipient_id]):
+            subscribers[recipient].append(subscription_id)
+    return subscribers
 
 
-async def add_deliveries(
-    connection: AsyncConnection, notification_id: str, subscription_ids: list[str], now: datetime
-) -> None:
-    """Queue the notification for each subscriber, in the transaction that created it."""
-    for subscription_id in subscription_ids:
-        await connection.execute(
-            insert_ignoring_duplicates(connection, webhook_deliveries).values(
-                notification_id=notification_id, subscription_id=subscription_id,
-                state="pending", attempts=0, next_attempt_at=now,
-            )
-        )
+async def add_deliveries(connection: AsyncConnection, deliveries: Sequence[tuple[str, str]], now: datetime) -> None:
+    """Queue each (notification, subscriber) delivery, in the transaction that created the notification."""
+    if deliveries:
+        await connection.execute(insert_ignoring_duplicates(connection, webhook_deliveries), [
+            {"notification_id": notification_id, "subscription_id": subscription_id,
+             "state": "pending", "attempts": 0, "next_attempt_at": now}
+            for notification_id, subscription_id in deliveries
+        ])
 
 
 async def due_deliveries(connection: AsyncConnection, now: datetime, limit: int) -> list[Any]:
