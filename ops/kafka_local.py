@@ -552,6 +552,20 @@ class LocalKafka:
             return "(no output)"
         return _tail(self.log_path.read_text(errors="replace")) or "(no output)"
 
+    def restart(self) -> None:
+        """Stop the broker (SIGTERM: a controlled shutdown) and start it again on the same ports and
+        data, as a broker restart looks to its clients (benchmarks.chaos). From the starting thread."""
+        if self._process is None or self.workdir is None:
+            raise KafkaLocalError("LocalKafka is not started")
+        command = self._process.args
+        _stop_process(self._process, STOP_TIMEOUT_SECONDS)
+        with _live_lock:
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
+                cwd=self.workdir, start_new_session=True, preexec_fn=die_with_parent(),
+            )
+        self._wait_until_ready()
+
     def stop(self) -> None:
         """SIGTERM the broker, SIGKILL it after 15 s, and remove its directory. Idempotent."""
         process = self._process
