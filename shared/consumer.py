@@ -21,7 +21,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 from pydantic import TypeAdapter
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shared.dead_letters import DeadLetters
 from shared.events.decoding import InvalidEvent, decode
@@ -43,6 +43,8 @@ ApplyBatch = Callable[[Transaction, list[Any]], Awaitable[None]]
 
 ATTEMPTS = 3
 STORE_UNAVAILABLE = (OperationalError, InterfaceError)
+# PostgreSQL undid the transaction to break a deadlock or a serialization conflict with another instance.
+TRANSACTION_CONFLICTS = {"40P01", "40001"}
 # Every event of the contract is a few KiB at most; reading more than this is work for nothing.
 MAX_EVENT_BYTES = 64 * 1024
 
@@ -81,10 +83,10 @@ class EventIntake:
             async with self._store.transaction() as tx:
                 await self._apply_all_once(tx, [event for _, event in readable])
                 emitted = tx.emitted
-        except STORE_UNAVAILABLE:
-            await asyncio.sleep(1)  # let the store recover before Kafka redelivers the batch
-            raise
-        except Exception:
+        except Exception as error:
+            if transient(error):
+                await asyncio.sleep(1)  # let the store recover before Kafka redelivers the batch
+                raise
             log.warning("batch failed; applying its events one by one", exc_info=True, size=len(readable))
             emitted = 0
             for record, event in readable:
@@ -175,16 +177,24 @@ class EventIntake:
                 async with self._store.transaction() as tx:
                     await self._apply_once(tx, event)
                     return tx.emitted
-            except STORE_UNAVAILABLE:
-                await asyncio.sleep(1)
-                raise
             except Exception as error:
+                if transient(error):
+                    await asyncio.sleep(1)
+                    raise
                 if attempt == ATTEMPTS:
                     with bound_to_event(event):
                         await self._dead_letters.send(record, "handler_error", f"{type(error).__name__}: {error}")
                     return 0
                 await asyncio.sleep(0.05 * 2**attempt)
         return 0
+
+
+def transient(error: BaseException) -> bool:
+    """A failure that is no fault of the batch: Kafka redelivers it and it goes through, so it is
+    never applied one by one toward the DLQ."""
+    if isinstance(error, STORE_UNAVAILABLE):
+        return True
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in TRANSACTION_CONFLICTS
 
 
 def subscribe(broker: KafkaBroker, group_id: str, intakes: Sequence[EventIntake], max_records: int = 500) -> None:

@@ -28,6 +28,7 @@ from shared.http import api_app
 from shared.logs import configure_logging, get_logger
 from shared.metrics import Metrics, group_lag
 from shared.relay import OutboxRelay
+from shared.retention import Retention
 from shared.settings import BaseServiceSettings, load_settings
 from shared.single_writer import claim_sqlite_store
 from shared.store import Store
@@ -52,7 +53,9 @@ class Service:
         self.routes: list[BaseRoute] = [Route("/health", self._health), Route("/metrics", self._metrics)]
         # Long-running work of the service besides consuming (e.g. delivering webhooks): each is
         # started as a task in start() and cancelled in stop(), after the relay has drained.
-        self.background: list[Callable[[], Awaitable[None]]] = []
+        self.background: list[Callable[[], Awaitable[None]]] = [
+            Retention(self.store, timedelta(hours=settings.retention_hours)).run,
+        ]
         self._background_tasks: list[asyncio.Task] = []
         self._http: _EmbeddedServer | None = None
         self._outbox_producer: AIOKafkaProducer | None = None

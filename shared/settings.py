@@ -16,6 +16,9 @@ from shared.auth import TokenVerifier
 
 S = TypeVar("S", bound="BaseServiceSettings")
 
+# Far beyond any redelivery after a crash or a rebalance (minutes), so an inbox id is never forgotten too soon.
+MIN_RETENTION_HOURS = 24.0
+
 _SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
 
 
@@ -47,6 +50,8 @@ class BaseServiceSettings(BaseSettings):
     auth_audience: str | None = None
 
     event_time_max_future_hours: float = Field(default=24.0, gt=0, le=24 * 365)
+    # How long inbox ids and sent outbox rows are kept (shared.retention); as long as Kafka keeps records by default.
+    retention_hours: float = Field(default=7 * 24.0, le=24 * 3650)
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -55,6 +60,14 @@ class BaseServiceSettings(BaseSettings):
             host, _, port = server.strip().rpartition(":")
             if not host or not port.isdigit():
                 raise ValueError(f"{server.strip()!r} is not host:port (e.g. 127.0.0.1:9092, several comma-separated)")
+        return value
+
+    @field_validator("retention_hours")
+    @classmethod
+    def _beyond_redelivery(cls, value: float) -> float:
+        if value < MIN_RETENTION_HOURS:
+            raise ValueError(f"keep inbox ids at least {MIN_RETENTION_HOURS:g} hours, or a redelivered event is applied "
+                             "twice (default 168, seven days)")
         return value
 
     @field_validator("log_level", mode="before")

@@ -11,14 +11,19 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
-from sqlalchemy import MetaData
+import pytest
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from sqlalchemy import MetaData, text
+from sqlalchemy.exc import DBAPIError
 
 from services.contract_state import handlers as contract_state
 from services.contract_state import store as contract_state_store
 from services.time_tracking import handlers as time_tracking
 from services.time_tracking import store as time_tracking_store
+from shared.consumer import EventIntake, transient
+from shared.dead_letters import DeadLetters
 from shared.events.billing import AccountSuspended, AccountSuspendedData
+from shared.events.contracts import CONTRACT_COMMAND
 from shared.metrics import Metrics
 from shared.relay import OutboxRelay
 from shared.store import Store
@@ -100,6 +105,29 @@ async def test_a_command_batch_and_a_billing_fan_out_over_one_clients_contracts_
     assert [contract.version for contract in contracts] == [3, 3]
 
 
+async def test_a_deadlock_between_instances_is_left_to_kafka_to_redeliver_never_dead_lettered(postgres_database):
+    async with instances(postgres_database, MetaData()) as (a, b):
+        deadlock = await _deadlock(a, b)
+        assert transient(deadlock), deadlock
+        command = opening(f"contract-{uuid.uuid4().hex[:8]}")
+        attempts = []
+
+        async def apply(_tx, event) -> None:  # noqa: ANN001
+            attempts.append(event.id)
+            if len(attempts) == 1:
+                raise deadlock
+
+        metrics = Metrics()
+        intake = EventIntake(CONTRACT_COMMANDS, CONTRACT_COMMAND, apply, store=a, relay=OutboxRelay(a, _refuse, metrics),
+                             dead_letters=DeadLetters(_refuse, "test", metrics), metrics=metrics)
+        batch = [ConsumerRecord(CONTRACT_COMMANDS.name, 0, 0, 0, 0, command.data.contract_id.encode(),
+                                command.to_json(), None, 0, 0, ())]
+        with pytest.raises(DBAPIError):  # the offset stays uncommitted: Kafka hands the batch over again
+            await intake.take(batch)
+        await intake.take(batch)
+    assert attempts == [command.id, command.id] and intake.applied == 1
+
+
 async def test_first_times_answers_what_this_transaction_inserted_while_another_instance_races(postgres_database):
     async with instances(postgres_database, MetaData()) as (a, b):
         async with a.transaction() as tx:
@@ -150,6 +178,28 @@ async def test_two_relays_on_one_outbox_publish_every_row_once_and_each_keys_row
 async def _apply(store: Store, apply, events) -> None:  # noqa: ANN001 - a handler and its input
     async with store.transaction() as tx:
         await apply(tx, events)
+
+
+async def _deadlock(a: Store, b: Store) -> DBAPIError:
+    """What PostgreSQL raises in one of two transactions that wait on each other's rows."""
+    async with a.engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE pair (id int PRIMARY KEY)"))
+        await connection.execute(text("INSERT INTO pair VALUES (1), (2)"))
+
+    async def update_both(store: Store, first: int, second: int) -> None:
+        async with store.engine.begin() as connection:
+            await connection.execute(text("UPDATE pair SET id = id WHERE id = :id"), {"id": first})
+            await asyncio.sleep(SETTLE_SECONDS)
+            await connection.execute(text("UPDATE pair SET id = id WHERE id = :id"), {"id": second})
+
+    outcomes = await asyncio.gather(update_both(a, 1, 2), update_both(b, 2, 1), return_exceptions=True)
+    (deadlock,) = [outcome for outcome in outcomes if outcome is not None]
+    assert isinstance(deadlock, DBAPIError), deadlock
+    return deadlock
+
+
+async def _refuse(*_: object) -> None:
+    raise AssertionError("nothing is published or dead-lettered here")
 
 
 async def _first_times(store: Store, event_ids: list[str]) -> set[str]:

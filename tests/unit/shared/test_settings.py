@@ -21,6 +21,7 @@ def start_with(env: dict[str, str]) -> subprocess.CompletedProcess:
         ("KAFKA_BOOTSTRAP_SERVERS", "kafka", "is not host:port"),
         ("DATABASE_URL", "mysql://db/x", "use sqlite:///path/to/file.db or postgresql://"),
         ("KAFKA_SSL_CAFILE", "/nowhere/ca.pem", "does not point to a file"),
+        ("RETENTION_HOURS", "1", "keep inbox ids at least 24 hours"),
     ],
 )
 def test_a_bad_value_stops_the_service_with_one_line(variable, value, advice):
