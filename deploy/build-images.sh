@@ -3,8 +3,10 @@
 # Docker Hub: Debian's packages (a debootstrap root filesystem, `docker import`ed), the Kafka jars
 # from Maven Central (`python -m ops.kafka_local fetch`) and the project's wheels from PyPI.
 #
-#   deploy/build-images.sh          # contract-pause/kafka:<version> and contract-pause:local, offline bases
-#   KAFKA_IMAGE=apache/kafka:4.1.1 BASE_IMAGE=python:3.11-slim deploy/build-images.sh   # Docker Hub's instead
+#   deploy/build-images.sh          # contract-pause/kafka:<version>, contract-pause/postgres:<version>
+#                                   # (Debian's postgresql) and contract-pause:local, offline bases
+#   KAFKA_IMAGE=apache/kafka:4.1.1 POSTGRES_IMAGE=postgres:15 BASE_IMAGE=python:3.11-slim deploy/build-images.sh
+#                                   # Docker Hub's instead
 #
 # An image whose inputs have not changed is kept (a label holds their digest), so a second run in the
 # same CI job, or on the same machine, costs seconds. It prints the variables that name the images.
@@ -19,7 +21,9 @@ suite=${DEBIAN_SUITE:-bookworm}
 kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' deploy/kafka/pom.xml)
 jre_image=contract-pause/jre:17
 python_image=contract-pause/python:3.11
+postgresql_image=contract-pause/postgresql-debian:${suite}
 kafka_image=${KAFKA_IMAGE:-contract-pause/kafka:${kafka_version}}
+postgres_image=${POSTGRES_IMAGE:-contract-pause/postgres:${suite}}
 base_image=${BASE_IMAGE:-${python_image}}
 service_image=${SERVICE_IMAGE:-contract-pause:local}
 
@@ -66,7 +70,7 @@ rootfs_image() {
     say "${name} imported"
 }
 
-if [[ -z ${KAFKA_IMAGE:-} || -z ${BASE_IMAGE:-} ]]; then
+if [[ -z ${KAFKA_IMAGE:-} || -z ${BASE_IMAGE:-} || -z ${POSTGRES_IMAGE:-} ]]; then
     command -v debootstrap > /dev/null || { echo "debootstrap is needed (apt-get install debootstrap)" >&2; exit 1; }
 fi
 # One debootstrap after the other (two at once contend for the mirror and the disk), beside the jars and wheels.
@@ -79,6 +83,10 @@ bases() {
         rootfs_image "${python_image}" python3,python3-pip,python-is-python3,passwd,ca-certificates \
             "ENV PIP_BREAK_SYSTEM_PACKAGES=1" 'CMD ["python"]'
     fi
+    if [[ -z ${POSTGRES_IMAGE:-} ]]; then
+        # Debian's server, the version of the suite (15 in bookworm); deploy/postgres/ starts it.
+        rootfs_image "${postgresql_image}" postgresql,passwd
+    fi
 }
 bases &
 bases_pid=$!
@@ -87,7 +95,7 @@ say "the Kafka ${kafka_version} jars and the project's wheels"
 libs=$("${python}" -m ops.kafka_local fetch | tail -n 1)
 rm -rf deploy/wheels
 trap 'rm -rf "${work}" deploy/wheels' EXIT
-"${python}" -m pip wheel --disable-pip-version-check --progress-bar off -q --wheel-dir deploy/wheels .
+"${python}" -m pip wheel --disable-pip-version-check --progress-bar off -q --wheel-dir deploy/wheels '.[postgres]'
 wait "${bases_pid}"
 
 if [[ -z ${KAFKA_IMAGE:-} ]]; then
@@ -109,11 +117,25 @@ else
     docker image inspect "${kafka_image}" > /dev/null 2>&1 || docker pull -q "${kafka_image}"
 fi
 
+if [[ -z ${POSTGRES_IMAGE:-} ]]; then
+    inputs=$( (docker image inspect --format '{{.Id}}' "${postgresql_image}"; cd deploy/postgres && sha256sum Dockerfile start-postgres.sh) | digest)
+    if up_to_date "${postgres_image}" "${inputs}"; then
+        say "${postgres_image} is up to date"
+    else
+        say "building ${postgres_image}"
+        build -q --label "contract-pause.inputs=${inputs}" --build-arg "POSTGRES_BASE_IMAGE=${postgresql_image}" \
+            -t "${postgres_image}" deploy/postgres > /dev/null
+    fi
+else
+    docker image inspect "${postgres_image}" > /dev/null 2>&1 || docker pull -q "${postgres_image}"
+fi
+
 say "building ${service_image} from deploy/Dockerfile on ${base_image}"
 build -q --build-arg "BASE_IMAGE=${base_image}" -f deploy/Dockerfile -t "${service_image}" . > /dev/null
 rm -rf deploy/wheels
 
 say "done"
 echo "KAFKA_IMAGE=${kafka_image}"
+echo "POSTGRES_IMAGE=${postgres_image}"
 echo "BASE_IMAGE=${base_image}"
 echo "SERVICE_IMAGE=${service_image}"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,8 +34,8 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
     return {key: str(value) for key, value in env.items()}
 
 
-def test_names_the_four_services_and_kafka(compose: dict[str, Any]) -> None:
-    assert set(SERVICES) | {"kafka", "topics"} == set(compose["services"])
+def test_names_the_four_services_kafka_and_postgres(compose: dict[str, Any]) -> None:
+    assert set(SERVICES) | {"kafka", "postgres", "topics"} == set(compose["services"])
 
 
 def test_host_ports_match_the_run_command() -> None:
@@ -54,14 +55,60 @@ def test_service_runs_its_module_against_compose_kafka(compose: dict[str, Any], 
     env = environment(service)
     assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert env["HTTP_PORT"] == "8080"
-    assert env["DATABASE_URL"].startswith(("sqlite:///", "sqlite+aiosqlite:///"))
-    assert service["ports"] == [f"{host_port}:8080"]
-    database_dir = env["DATABASE_URL"].split(":///", 1)[1].rsplit("/", 1)[0]
-    assert any(volume.endswith(f":{database_dir}") for volume in service["volumes"]), "store not on a volume"
+    # Its port on the host is today's unless <NAME>_PORTS gives one, or a range when the service is scaled.
+    variable = name.upper().replace("-", "_") + "_PORTS"
+    assert service["ports"] == [f"${{{variable}:-{host_port}}}:8080"]
     assert service["depends_on"] == {
         "kafka": {"condition": "service_healthy"},
+        "postgres": {"condition": "service_healthy"},
         "topics": {"condition": "service_completed_successfully"},
     }
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_scales_its_store_is_its_own_database_on_postgres(compose: dict[str, Any], name: str) -> None:
+    """Instances of a service share its database; nothing of one container's own (a SQLite file on a volume,
+    a container name, a fixed host port) stands in the way of `--scale`."""
+    module, _port = SERVICES[name]
+    service = compose["services"][name]
+    postgres = environment(compose["services"]["postgres"])
+    url = make_url(environment(service)["DATABASE_URL"])
+    assert (url.drivername, url.host, url.port) == ("postgresql", "postgres", 5432)
+    assert url.database == module.removeprefix("services.")
+    assert url.username == postgres["POSTGRES_USER"]
+    assert url.password == postgres["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:-contract-pause}"
+    assert "volumes" not in service and "container_name" not in service
+
+
+def test_postgres_makes_one_database_per_service_and_answers_only_in_the_network(compose: dict[str, Any]) -> None:
+    postgres = compose["services"]["postgres"]
+    # Docker Hub's postgres unless POSTGRES_IMAGE names another (deploy/build-images.sh builds one from Debian's).
+    assert re.fullmatch(r"\$\{POSTGRES_IMAGE:-postgres:1[5-9]\}", postgres["image"]), postgres["image"]
+    assert "ports" not in postgres
+    assert "postgres-data:/var/lib/postgresql/data" in postgres["volumes"] and "postgres-data" in compose["volumes"]
+    (init,) = [volume for volume in postgres["volumes"] if "/docker-entrypoint-initdb.d/" in volume]
+    script = REPO_ROOT / init.split(":", 1)[0]
+    created = set(re.findall(r"CREATE DATABASE (\w+);", script.read_text()))
+    assert created == {module.removeprefix("services.") for module, _port in SERVICES.values()}
+    # Healthy only once the init scripts ran: the server answers on TCP only after them.
+    assert "pg_isready -h 127.0.0.1" in " ".join(postgres["healthcheck"]["test"])
+
+
+def test_the_offline_postgres_image_is_debians_server_started_as_the_hub_image_starts() -> None:
+    build = (REPO_ROOT / "deploy" / "build-images.sh").read_text()
+    assert re.search(r'rootfs_image "\$\{postgresql_image\}" postgresql\b', build)
+    assert 'echo "POSTGRES_IMAGE=${postgres_image}"' in build
+    start = (REPO_ROOT / "deploy" / "postgres" / "start-postgres.sh").read_text()
+    for taken in ("POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "PGDATA", "/docker-entrypoint-initdb.d/*.sql"):
+        assert taken in start
+    dockerfile = (REPO_ROOT / "deploy" / "postgres" / "Dockerfile").read_text()
+    assert re.search(r"^USER postgres$", dockerfile, re.MULTILINE)
+
+
+def test_the_service_image_has_the_postgresql_driver() -> None:
+    dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text()
+    assert "'contract-pause[postgres]'" in dockerfile and "'.[postgres]'" in dockerfile
+    assert "'.[postgres]'" in (REPO_ROOT / "deploy" / "build-images.sh").read_text(), "the wheels include asyncpg"
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))

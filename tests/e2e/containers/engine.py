@@ -1,7 +1,8 @@
 """The Docker side of the tests: whether an engine answers, which images are at hand, a Kafka container.
 
-Images come from deploy/build-images.sh (contract-pause/kafka:<version>, contract-pause:local) or, where
-Docker Hub answers, apache/kafka as docker-compose.yml names it. KAFKA_IMAGE and SERVICE_IMAGE override both.
+Images come from deploy/build-images.sh (contract-pause/kafka:<version>, contract-pause/postgres:bookworm,
+contract-pause:local) or, where Docker Hub answers, apache/kafka and postgres as docker-compose.yml names
+them. KAFKA_IMAGE, POSTGRES_IMAGE and SERVICE_IMAGE override both.
 """
 
 from __future__ import annotations
@@ -85,6 +86,22 @@ def kafka_image(*, pull: bool = True) -> tuple[str | None, str]:
             return named, "from KAFKA_IMAGE"
         return None, f"KAFKA_IMAGE={named} is neither in the engine nor pullable"
     built, hub = offline_kafka_image(), hub_kafka_image()
+    if image_at_hand(built, pull=False):
+        return built, "built by deploy/build-images.sh"
+    if image_at_hand(hub, pull=pull):
+        return hub, "from Docker Hub"
+    return None, f"neither {built} is built nor {hub} pullable ({BUILD_HINT})"
+
+
+def postgres_image(*, pull: bool = True) -> tuple[str | None, str]:
+    """docker-compose.yml's PostgreSQL image: POSTGRES_IMAGE, else deploy/build-images.sh's, else Docker Hub's."""
+    named = os.environ.get("POSTGRES_IMAGE")
+    if named:
+        if image_at_hand(named, pull=pull):
+            return named, "from POSTGRES_IMAGE"
+        return None, f"POSTGRES_IMAGE={named} is neither in the engine nor pullable"
+    built = "contract-pause/postgres:bookworm"
+    hub = re.search(r"\$\{POSTGRES_IMAGE:-([^}]+)\}", (REPO / "docker-compose.yml").read_text()).group(1)
     if image_at_hand(built, pull=False):
         return built, "built by deploy/build-images.sh"
     if image_at_hand(hub, pull=pull):

@@ -1,4 +1,5 @@
-"""`docker compose up` as the README runs it: the stack comes up, every /health is green, `contract-pause
+"""`docker compose up` as the README runs it, with contract-state scaled to two instances on the PostgreSQL
+service: the stack comes up, every /health is green (both contract-state instances' too), `contract-pause
 demo` plays the story against it, and `down -v` leaves no container, network or volume behind."""
 
 import os
@@ -13,13 +14,14 @@ import httpx
 import pytest
 
 from ops import kafka_local
-from tests.e2e.containers.engine import REPO, skip_or_fail
+from tests.e2e.containers.engine import REPO, postgres_image, skip_or_fail
 
 pytestmark = pytest.mark.docker
 
 # docker-compose.yml publishes these on the host (as `contract-pause run` assigns them).
 KAFKA_PORT = 9092
 HTTP_PORTS = {"billing-monitor": 8081, "contract-state": 8082, "notification": 8083, "time-tracking": 8084}
+SCALED, INSTANCES = "contract-state", 2  # its instances take host ports from CONTRACT_STATE_PORTS, a range
 
 
 def compose_command() -> list[str] | None:
@@ -45,9 +47,14 @@ def test_compose_up_plays_the_demo_and_down_leaves_nothing(images: str) -> None:
     busy = [port for port in (KAFKA_PORT, *HTTP_PORTS.values()) if not kafka_local.port_is_free(port)]
     if busy:
         skip_or_fail(f"docker-compose.yml publishes ports {busy}, which are in use here")
+    postgres, source = postgres_image()
+    if postgres is None:
+        skip_or_fail(source)
     project = f"contract-pause-test-{uuid.uuid4().hex[:6]}"
     env = {key: value for key, value in os.environ.items() if key != "KAFKA_BOOTSTRAP_SERVERS"}
-    env |= {"KAFKA_IMAGE": images, "AUTH_JWT_SECRET": os.environ["AUTH_JWT_SECRET"]}
+    first = kafka_local.free_port()
+    env |= {"KAFKA_IMAGE": images, "POSTGRES_IMAGE": postgres, "AUTH_JWT_SECRET": os.environ["AUTH_JWT_SECRET"],
+            "CONTRACT_STATE_PORTS": f"{first}-{first + 9}"}
     base = [*compose, "--project-name", project, "--file", str(REPO / "docker-compose.yml")]
 
     def run(*arguments: str, timeout: float) -> subprocess.CompletedProcess:
@@ -55,10 +62,18 @@ def test_compose_up_plays_the_demo_and_down_leaves_nothing(images: str) -> None:
 
     try:
         # No --build: the images are those deploy/build-images.sh (or an earlier --build) made.
-        up = run("up", "--detach", timeout=600)
+        up = run("up", "--detach", "--scale", f"{SCALED}={INSTANCES}", timeout=600)
         assert up.returncode == 0, up.stdout + up.stderr
+        def logs() -> subprocess.CompletedProcess:
+            return run("logs", "--tail=50", timeout=60)
+
         for name, port in HTTP_PORTS.items():
-            _wait_until_healthy(name, f"http://127.0.0.1:{port}/health", lambda: run("logs", "--tail=50", timeout=60))
+            if name != SCALED:
+                _wait_until_healthy(name, f"http://127.0.0.1:{port}/health", logs)
+        for index in range(1, INSTANCES + 1):
+            published = run("port", f"--index={index}", SCALED, "8080", timeout=60).stdout.strip()
+            assert published, f"{SCALED} #{index} publishes no port"
+            _wait_until_healthy(f"{SCALED} #{index}", f"http://127.0.0.1:{published.rsplit(':', 1)[1]}/health", logs)
         demo = subprocess.run([*contract_pause(), "demo"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
         assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr[-2000:]
         assert "Done in" in demo.stdout, demo.stdout[-4000:]
