@@ -8,6 +8,10 @@ The inbox is kept per consumed topic: ids are unique per event, but nothing make
 producers on two topics pick different ones. An outbox row Kafka will never take (too large
 for the broker) is parked: it stops holding up the rows after it, and an operator can list and
 retry parked rows (`contract-pause outbox`).
+
+Several instances of a service share one PostgreSQL store: a handler whose decision rests on what
+another topic's handler writes locks what it decides about first (`Transaction.lock`), and the
+instances' relays take turns on the outbox (`Store.relay_turn`).
 """
 
 import asyncio
