@@ -3,7 +3,7 @@
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from services.billing_monitor.handlers import on_billing_fact
+from services.billing_monitor.handlers import on_billing_fact, on_billing_facts
 from services.billing_monitor.store import load_standing, standing_to_json, tables
 from shared.auth import caller, refuse
 from shared.events.billing import BILLING_EVENT, BillingProblemEvent
@@ -18,7 +18,7 @@ class Settings(BaseServiceSettings):
 
 def build(settings: Settings) -> Service:
     service = Service(settings, tables)
-    service.consume(BILLING_EVENTS, BILLING_EVENT, on_billing_fact)
+    service.consume(BILLING_EVENTS, BILLING_EVENT, on_billing_fact, apply_batch=on_billing_facts)
     service.produces(BILLING_PROBLEMS, BillingProblemEvent, "A client's billing problem opened or resolved, only on a change; keyed by client_id.")
 
     async def client_standing(request: Request) -> Response:

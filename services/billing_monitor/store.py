@@ -1,5 +1,6 @@
 """billing-monitor's own table: one row per client holding its standing as JSON."""
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,15 +21,22 @@ client_standings = Table(
 
 
 async def load_standing(connection: AsyncConnection, client_id: str) -> ClientStanding:
-    """The client's standing; a client never heard of has no problems and no watermarks."""
-    query = select(client_standings.c.standing).where(client_standings.c.client_id == client_id)
-    stored = (await connection.execute(query)).scalar_one_or_none()
-    return ClientStanding(client_id) if stored is None else standing_from_json(client_id, stored)
+    return (await load_standings(connection, [client_id]))[client_id]
 
 
-async def save_standing(connection: AsyncConnection, standing: ClientStanding) -> None:
-    document = standing_to_json(standing)
-    await connection.execute(upsert(connection, client_standings).values(client_id=standing.client_id, standing=document))
+async def load_standings(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, ClientStanding]:
+    """Each client's standing, in one statement; a client never heard of has no problems and no watermarks."""
+    query = select(client_standings.c.client_id, client_standings.c.standing).where(
+        client_standings.c.client_id.in_(sorted(set(client_ids))))
+    stored = {client_id: standing_from_json(client_id, document) for client_id, document in await connection.execute(query)}
+    return {client_id: stored.get(client_id, ClientStanding(client_id)) for client_id in client_ids}
+
+
+async def save_standings(connection: AsyncConnection, standings: Sequence[ClientStanding]) -> None:
+    """Write these standings over what is stored, in one executemany round trip."""
+    if standings:
+        await connection.execute(upsert(connection, client_standings), [
+            {"client_id": standing.client_id, "standing": standing_to_json(standing)} for standing in standings])
 
 
 def standing_to_json(standing: ClientStanding) -> dict[str, Any]:

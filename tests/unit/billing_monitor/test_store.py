@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.billing_monitor.domain import ClientStanding, OpenProblem
-from services.billing_monitor.store import load_standing, save_standing, standing_from_json, standing_to_json, tables
+from services.billing_monitor.store import load_standing, save_standings, standing_from_json, standing_to_json, tables
 from shared.store import Store
 
 KINDS = ["payment_failed", "payment_method_invalid", "account_suspended", "chargeback"]
@@ -38,11 +38,11 @@ async def test_load_and_save_on_sqlite(tmp_path):
         second = ClientStanding("client-s", latest_fact_at={"chargeback": datetime(2026, 1, 2, tzinfo=UTC)})
         async with store.transaction() as tx:
             assert await load_standing(tx.connection, "client-s") == ClientStanding("client-s")
-            await save_standing(tx.connection, first)
+            await save_standings(tx.connection, [first])
         async with store.reading() as connection:
             assert await load_standing(connection, "client-s") == first
         async with store.transaction() as tx:
-            await save_standing(tx.connection, second)
+            await save_standings(tx.connection, [second])
         async with store.reading() as connection:
             assert await load_standing(connection, "client-s") == second
             assert await load_standing(connection, "client-other") == ClientStanding("client-other")
