@@ -17,16 +17,19 @@ log = get_logger(__name__)
 CLIENT_LOCK = "client"
 
 
+async def on_contract_command(tx: Transaction, command: ContractCommand) -> None:
+    await on_contract_commands(tx, [command])
+
+
 async def on_contract_commands(tx: Transaction, commands: list[ContractCommand]) -> None:
-    """A batch from Kafka: the clients of all its contracts locked at once, in one order, then one by one."""
+    """The clients of all the commands' contracts locked at once, in one order; then each command."""
     await tx.lock(CLIENT_LOCK, *await _clients_of(tx, commands))
     for command in commands:
         with bound_to_event(command):
-            await on_contract_command(tx, command)
+            await _command(tx, command)
 
 
-async def on_contract_command(tx: Transaction, command: ContractCommand) -> None:
-    await tx.lock(CLIENT_LOCK, *await _clients_of(tx, [command]))
+async def _command(tx: Transaction, command: ContractCommand) -> None:
     contract = await store.load_contract(tx.connection, command.data.contract_id)
     # Only an open needs the client's standing: every existing contract already carries it as a hold.
     standing = (
@@ -48,17 +51,20 @@ async def on_contract_command(tx: Transaction, command: ContractCommand) -> None
     await tx.emit(CONTRACT_EVENTS, outcome.event)
 
 
+async def on_billing_problem(tx: Transaction, change: BillingProblemEvent) -> None:
+    await on_billing_problems(tx, [change])
+
+
 async def on_billing_problems(tx: Transaction, changes: list[BillingProblemEvent]) -> None:
-    """A batch from Kafka: all its clients locked at once, in one order, then one by one."""
+    """All the changes' clients locked at once, in one order; then each change."""
     await tx.lock(CLIENT_LOCK, *{change.data.client_id for change in changes})
     for change in changes:
         with bound_to_event(change):
-            await on_billing_problem(tx, change)
+            await _billing_change(tx, change)
 
 
-async def on_billing_problem(tx: Transaction, change: BillingProblemEvent) -> None:
+async def _billing_change(tx: Transaction, change: BillingProblemEvent) -> None:
     client_id = change.data.client_id
-    await tx.lock(CLIENT_LOCK, client_id)
     standing = await store.load_standing(tx.connection, client_id)
     contracts = await store.load_open_contracts(tx.connection, client_id)
     outcome = domain.apply_billing_change(standing, contracts, change, datetime.now(UTC))

@@ -78,21 +78,24 @@ def _about(submission: TimeEntrySubmitted) -> dict[str, str]:
     return {"event_id": submission.id, "correlation_id": submission.correlation_id}
 
 
+async def on_contract_event(tx: Transaction, event: ContractEvent) -> None:
+    await on_contract_events(tx, [event])
+
+
 async def on_contract_events(tx: Transaction, events: list[ContractEvent]) -> None:
-    """A batch from Kafka: every contract of it locked at once, in one order, then one by one."""
+    """Their contracts locked at once, in one order: entries another instance is judging against the
+    old history are committed before we look for them. Then each event is learned."""
     await tx.lock(CONTRACT_LOCK, *{event.data.contract_id for event in events})
     for event in events:
         with bound_to_event(event):
-            await on_contract_event(tx, event)
+            await _learn(tx, event)
 
 
-async def on_contract_event(tx: Transaction, event: ContractEvent) -> None:
+async def _learn(tx: Transaction, event: ContractEvent) -> None:
     """Learn a contract version; if it reveals a pause or end under accepted work, revoke that work's protection."""
     if isinstance(event, CommandRejected):
         return  # a refused command changed nothing and carries no snapshot
     contract_id = event.data.contract_id
-    # Entries another instance is judging against the old history are committed before we look for them.
-    await tx.lock(CONTRACT_LOCK, contract_id)
     version = ContractVersion.of(event.data)
     # Before the duplicate check: a store older than the parties table learns them from a replay too.
     await store.add_parties(tx.connection, contract_id, event.data.client_id, event.data.freelancer_id)
