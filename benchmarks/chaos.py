@@ -25,27 +25,25 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
 from benchmarks.chaos_checks import Findings, Violation, check, read_outputs
+from benchmarks.chaos_cluster import Instance, databases, drained, healthy, last_line
 from benchmarks.chaos_workload import Input, Workload, draw
-from benchmarks.common import JWT_SECRET, REPO, free_port, producing
-from ops.kafka_local import LocalKafka, die_with_parent
+from benchmarks.common import JWT_SECRET, producing
+from ops.kafka_local import LocalKafka
 from shared.metrics import group_lag
 from shared.topics import SERVICES, consumed_by, ensure_topics
 
-READY_TIMEOUT = 120.0
 SEND_BATCH = 50
 
 
@@ -70,6 +68,7 @@ class Report:
     drain_seconds: float | None
     seconds: float
     logs: Path
+    phases: dict[str, float]
 
     @property
     def violations(self) -> list[Violation]:
@@ -82,7 +81,8 @@ class Report:
             by_invariant.setdefault(violation.invariant, []).append(violation)
         lines = [
             f"chaos: {o.instances} instance(s) per service on {o.store}, seed {o.seed}, {o.rate:g} inputs/s, "
-            f"a kill every {o.fault_every:g} s on average; {self.seconds:.0f} s in all",
+            f"a kill every {o.fault_every:g} s on average; {self.seconds:.0f} s in all ("
+            + ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in self.phases.items()) + ")",
             f"events sent: {sum(self.counts.values())} ("
             + ", ".join(f"{name} {count}" for name, count in sorted(self.counts.items())) + ")",
             "faults injected: " + ", ".join(f"{name} {count}" for name, count in sorted(self.faults.items())),
@@ -91,6 +91,7 @@ class Report:
             f"raw duplicate deliveries: {sum(self.findings.duplicates.values())} ("
             + ", ".join(f"{topic} {self.findings.duplicates[topic]} of {self.findings.records[topic]}"
                         for topic in sorted(self.findings.records) if not topic.endswith(".dlq")) + ")",
+            "checked: " + ", ".join(f"{name} {count}" for name, count in sorted(self.findings.checked.items())),
             f"violations: {len(self.violations)}",
         ]
         for invariant, found in by_invariant.items():
@@ -98,139 +99,6 @@ class Report:
             lines.extend(f"    {violation.subject}: {violation.detail}" for violation in found[:examples])
         lines.append(f"logs: {self.logs}")
         return "\n".join(lines)
-
-
-class Instance:
-    """One process of one service; started again after each kill, on a port of its own."""
-
-    def __init__(self, service: str, number: int, environment: dict[str, str], logs: Path) -> None:
-        self.service, self.number = service, number
-        self.environment = environment
-        self.log = logs / f"{service}-{number}.log"
-        self.process: subprocess.Popen | None = None
-        self.port = 0
-        self.killed = False  # by us, since the last start
-
-    @property
-    def name(self) -> str:
-        return f"{self.service}#{self.number}"
-
-    def start(self) -> None:
-        self.port, self.killed = free_port(), False
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", f"services.{self.service.replace('-', '_')}"], cwd=REPO,
-                env={**self.environment, "HTTP_PORT": str(self.port)}, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent(),
-            )
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        if self.alive():
-            self.killed = True
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait()
-
-    def exited_by_itself(self) -> bool:
-        return self.process is not None and self.process.poll() is not None and not self.killed
-
-    def stop(self) -> None:
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-@contextlib.contextmanager
-def databases(store: str, instances: int, folder: Path) -> Iterator[Callable[[str], str]]:
-    """Per service, the DATABASE_URL its instances share."""
-    if store == "sqlite":
-        if instances != 1:
-            raise SystemExit("SQLite is one process's store: --store sqlite runs --instances 1")
-        yield lambda service: f"sqlite:///{folder / service}.db"
-        return
-    external = os.environ.get("TEST_POSTGRES_URL", "").strip()
-    server = None
-    if not external:
-        try:
-            from ops.postgres_local import LocalPostgres
-        except ImportError:  # until it moves to ops/
-            from tests.postgres import LocalPostgres
-        if not (shutil.which("initdb") and shutil.which("postgres")):
-            raise SystemExit("no PostgreSQL: set TEST_POSTGRES_URL or put initdb and postgres on PATH")
-        server = LocalPostgres(shutil.which("initdb"), shutil.which("postgres"))
-        server.start()
-    admin = external or server.url
-    names = {service: f"cp_chaos_{service.replace('-', '_')}_{uuid.uuid4().hex[:6]}" for service in SERVICES}
-    try:
-        asyncio.run(_postgres(admin, [f'CREATE DATABASE "{name}"' for name in names.values()]))
-        base = admin.rsplit("/", 1)[0]
-        yield lambda service: f"{base}/{names[service]}"
-    finally:
-        if server is not None:
-            server.stop()
-        else:
-            asyncio.run(_postgres(admin, [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in names.values()]))
-
-
-async def _postgres(url: str, statements: list[str]) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(url)
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-async def healthy(instances: list[Instance], timeout: float = READY_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient(timeout=3) as http:
-        for instance in instances:
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(f"http://127.0.0.1:{instance.port}/health")).status_code == 200:
-                        break
-                if not instance.alive():
-                    raise RuntimeError(f"{instance.name} exited with {instance.process.returncode}; see {instance.log}")
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{instance.name} not healthy within {timeout:.0f} s; see {instance.log}")
-                await asyncio.sleep(0.3)
-
-
-async def outbox_figures(http: httpx.AsyncClient, instance: Instance) -> dict[str, float] | None:
-    """The instance's outbox backlog and parked rows from its /metrics; None when it does not answer."""
-    try:
-        text = (await http.get(f"http://127.0.0.1:{instance.port}/metrics")).text
-    except httpx.HTTPError:
-        return None
-    figures = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in ("contract_pause_outbox_backlog", "contract_pause_outbox_parked"):
-            figures[name.rsplit("_", 1)[1]] = float(value)
-    return figures if len(figures) == 2 else None
-
-
-async def drained(bootstrap: str, instances: list[Instance], http: httpx.AsyncClient) -> dict[str, float] | None:
-    """Every group's lag 0, then every outbox empty; the instances' parked rows, or None when not drained."""
-    for service in SERVICES:
-        lag = await group_lag(bootstrap, service, [topic.name for topic in consumed_by(service)])
-        if sum(lag.values()):
-            return None
-    parked = {}
-    for instance in instances:
-        figures = await outbox_figures(http, instance)
-        if figures is None or figures["backlog"]:
-            return None
-        parked[instance.name] = figures["parked"]
-    return parked
 
 
 class Chaos:
@@ -247,6 +115,7 @@ class Chaos:
             for service in SERVICES
         }
         self.faults: Counter = Counter()
+        self.phases: dict[str, float] = {}
         self.restarts: set[asyncio.Task] = set()
         self.self_exits: list[str] = []
 
@@ -290,6 +159,8 @@ class Chaos:
                 if ahead > 0:
                     await asyncio.sleep(ahead)
                 pending.append(await producer.send(item.topic.name, item.value, key=item.key.encode()))
+                if number and number % max(1, len(inputs) // 10) == 0:
+                    print(f"  {number} inputs sent; faults so far: {dict(self.faults)}", file=sys.stderr, flush=True)
                 if len(pending) >= SEND_BATCH:
                     await asyncio.gather(*pending)
                     pending.clear()
@@ -327,7 +198,7 @@ class Chaos:
             for instance in self.all:
                 if instance.exited_by_itself():
                     self.self_exits.append(f"{instance.name} exited with {instance.process.returncode}: "
-                                           f"{_last_line(instance.log)}")
+                                           f"{last_line(instance.log)}")
                     self.faults["exited by itself"] += 1
                     instance.start()
             with contextlib.suppress(TimeoutError):
@@ -344,25 +215,28 @@ class Chaos:
     async def until_drained(self, since: float) -> tuple[float | None, dict[str, float]]:
         """Seconds from `since` until drained (None: not within the timeout), and the parked rows."""
         deadline = time.monotonic() + self.options.drain_timeout
-        quiet = 0
+        quiet, reported = 0, time.monotonic()
         async with httpx.AsyncClient(timeout=5) as http:
             while time.monotonic() < deadline:
                 parked = await drained(self.kafka.bootstrap_servers, self.all, http)
                 quiet = quiet + 1 if parked is not None else 0
                 if quiet == 2:
                     return time.monotonic() - since, parked
+                if time.monotonic() > reported + 30:
+                    reported = time.monotonic()
+                    lag = {service: sum((await group_lag(self.kafka.bootstrap_servers, service,
+                                                         [topic.name for topic in consumed_by(service)])).values())
+                           for service in SERVICES}
+                    print(f"  draining for {reported - since:.0f} s; lag {lag}", file=sys.stderr, flush=True)
                 await asyncio.sleep(0.5)
         return None, {}
 
 
-def _last_line(log: Path) -> str:
-    lines = log.read_text(errors="replace").strip().splitlines()
-    return lines[-1][:300] if lines else "(empty log)"
-
-
 async def _run(chaos: Chaos, workload: Workload) -> tuple[float | None, Findings]:
+    began = time.monotonic()
     await ensure_topics(chaos.kafka.bootstrap_servers)
     await chaos.start()
+    chaos.phases["start"] = time.monotonic() - began
     stop = asyncio.Event()
     watcher = asyncio.create_task(chaos.watch(stop))
     faults = asyncio.create_task(chaos.inject_faults(stop))
@@ -372,9 +246,13 @@ async def _run(chaos: Chaos, workload: Workload) -> tuple[float | None, Findings
         stop.set()
         await asyncio.gather(faults, watcher)
     last_input = time.monotonic()
+    chaos.phases["inputs and faults"] = last_input - began - chaos.phases["start"]
     await chaos.recover()
     drain_seconds, parked = await chaos.until_drained(since=last_input)
+    checking = time.monotonic()
     findings = check(workload, await read_outputs(chaos.kafka.bootstrap_servers))
+    chaos.phases["drain"] = checking - last_input
+    chaos.phases["read and check"] = time.monotonic() - checking
     if drain_seconds is None:
         findings.violate("the system drains", "all", f"lag or outbox backlog left after {chaos.options.drain_timeout:.0f} s")
     for instance, rows in parked.items():
@@ -397,7 +275,7 @@ def run(options: Options) -> Report:
         chaos = Chaos(options, kafka, database_url, logs)
         stack.callback(chaos.stop)
         drain_seconds, findings = asyncio.run(_run(chaos, workload))
-        report = Report(options, workload.counts, chaos.faults, findings, drain_seconds, 0.0, logs)
+        report = Report(options, workload.counts, chaos.faults, findings, drain_seconds, 0.0, logs, chaos.phases)
     report.seconds = time.monotonic() - began
     if options.logs is None and not report.violations:
         shutil.rmtree(logs, ignore_errors=True)  # kept only when there is something to look into

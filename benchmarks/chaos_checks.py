@@ -57,6 +57,7 @@ class Findings:
     violations: list[Violation] = field(default_factory=list)
     duplicates: Counter = field(default_factory=Counter)  # topic -> records repeating an event id
     records: Counter = field(default_factory=Counter)  # topic -> records read
+    checked: Counter = field(default_factory=Counter)  # what the checks looked at: contracts by status, verdicts
 
     def violate(self, invariant: str, subject: str, detail: str) -> None:
         self.violations.append(Violation(invariant, subject, detail))
@@ -152,6 +153,7 @@ def check_contracts(workload: Workload, records: list[Record], findings: Finding
         if missing:
             findings.violate("versions have no gaps", contract_id, f"missing {missing[:10]} of 1..{max(numbers)}")
         last = max(versions, key=lambda snapshot: snapshot["version"])
+        findings.checked[f"contracts {last['status']}"] += 1
         expected = workload.expected(contract_id)
         got = {name: last.get(name) for name in expected}
         if got != expected:
@@ -191,8 +193,11 @@ def check_entries(workload: Workload, records: list[Record], histories: dict[str
             verdicts[record.data.get("entry_id")].append({"type": record.event["type"], **record.data})
         elif record.event["type"] == REVOKED:
             revoked[record.data.get("entry_id")] += 1
+    findings.checked["entries revoked"] = sum(1 for count in revoked.values() if count)
     for entry_id, entry in workload.entries.items():
         given = verdicts.get(entry_id, [])
+        for verdict in given[:1]:
+            findings.checked[f"entries {verdict['type'].removeprefix('time_entry.')}"] += 1
         if len(given) != 1:
             findings.violate("one verdict per entry", entry_id,
                              f"{len(given)} verdicts" + (f": {[(v['type'], v.get('reason')) for v in given]}" if given else ""))
@@ -208,6 +213,7 @@ def check_entries(workload: Workload, records: list[Record], histories: dict[str
             started, ended = datetime.fromisoformat(verdict["started_at"]), datetime.fromisoformat(verdict["ended_at"])
             overlapping = [(start, end) for start, end in unavailable(histories.get(entry.contract_id, []))
                            if start < ended and (end is None or started < end)]
+            findings.checked["eligible entries overlapping a pause"] += bool(overlapping)
             if overlapping and not revoked[entry_id]:
                 start, end = overlapping[0]
                 findings.violate("accepted work during a pause is revoked", entry_id,
@@ -223,6 +229,7 @@ def check_notices(unique: dict[str, list[Record]], findings: Findings) -> None:
         data = record.data
         cause = _cause(causes.get(record.event.get("causationid")), record.event.get("causationid"))
         notices[(data.get("recipient_id"), data.get("kind"), cause)].add(data.get("notification_id"))
+    findings.checked["notices"] = sum(len(ids) for ids in notices.values())
     for (recipient, kind, cause), ids in notices.items():
         if len(ids) > 1:
             findings.violate("one notice per cause", recipient, f"{len(ids)} {kind} notices for {cause}")
