@@ -105,6 +105,24 @@ async def test_a_command_batch_and_a_billing_fan_out_over_one_clients_contracts_
     assert [contract.version for contract in contracts] == [3, 3]
 
 
+async def test_a_contract_opened_while_another_instance_fans_out_its_clients_first_problem_is_paused(
+    postgres_database,
+):
+    client = f"client-{uuid.uuid4().hex[:8]}"
+    contract = f"{client}-contract"
+    async with instances(postgres_database, contract_state_store.tables) as (a, b):
+        async with a.transaction() as opening_it:
+            await contract_state.on_contract_commands(opening_it, [opening(contract, client)])
+            fan_out = asyncio.create_task(_apply(b, contract_state.on_billing_problems, [problem_opened(client)]))
+            await asyncio.sleep(SETTLE_SECONDS)
+            fanned_out_early = fan_out.done()
+        await fan_out
+        async with a.reading() as connection:
+            opened = await contract_state_store.load_contract(connection, contract, for_update=False)
+    assert opened.holds == {"platform"}, "a contract of a client with an open billing problem stayed active"
+    assert not fanned_out_early, "the fan-out did not wait for the contract being opened"
+
+
 async def test_a_deadlock_between_instances_is_left_to_kafka_to_redeliver_never_dead_lettered(postgres_database):
     async with instances(postgres_database, MetaData()) as (a, b):
         deadlock = await _deadlock(a, b)
