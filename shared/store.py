@@ -32,15 +32,14 @@ from sqlalchemy import (
     Table,
     event,
     func,
-    inspect,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shared.events.envelope import Envelope
+from shared.migrations import history_of, upgrade
 from shared.topics import Topic
 
 mechanism = MetaData()
@@ -190,12 +189,9 @@ class Store:
         self.engine: AsyncEngine = _create_engine(url)
 
     async def open(self, consumed: Sequence[Topic] = ()) -> None:
-        """Create what is missing; `consumed` are the topics whose ids the inbox records."""
-        async with self.engine.begin() as connection:
-            legacy = await connection.run_sync(_set_aside_legacy_tables)
-            for metadata in self._metadatas:
-                await connection.run_sync(metadata.create_all)
-            await _carry_over(connection, legacy, consumed)
+        """Migrate the store to the newest revision of its tables' history (shared.migrations);
+        `consumed` are the topics whose ids the inbox records."""
+        await upgrade(self.engine, history_of(self._metadatas), consumed)
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -277,34 +273,6 @@ class Store:
     async def _count(self, where) -> int:  # noqa: ANN001 - a SQL condition
         async with self.reading() as connection:
             return (await connection.execute(select(func.count()).select_from(outbox).where(where))).scalar_one()
-
-
-def _set_aside_legacy_tables(connection) -> set[str]:  # noqa: ANN001 - a sync Connection
-    """Stores made before the inbox was kept per topic, or before rows could be parked: set the old
-    inbox aside so create_all makes the new one (`_carry_over` copies its rows), add outbox columns."""
-    tables = set(inspect(connection).get_table_names())
-    legacy = set()
-    if "inbox" in tables and "topic" not in {column["name"] for column in inspect(connection).get_columns("inbox")}:
-        connection.execute(text("ALTER TABLE inbox RENAME TO inbox_before_topics"))
-        if connection.dialect.name == "postgresql":  # its primary key's name would clash with the new one's
-            connection.execute(text("ALTER TABLE inbox_before_topics RENAME CONSTRAINT inbox_pkey TO inbox_before_topics_pkey"))
-        legacy.add("inbox")
-    if "outbox" in tables and "parked_at" not in {column["name"] for column in inspect(connection).get_columns("outbox")}:
-        connection.execute(text("ALTER TABLE outbox ADD COLUMN parked_at TIMESTAMP"))
-        connection.execute(text("ALTER TABLE outbox ADD COLUMN parked_reason VARCHAR(500)"))
-    return legacy
-
-
-async def _carry_over(connection: AsyncConnection, legacy: set[str], consumed: Sequence[Topic]) -> None:
-    # An old inbox row names no topic: it stays a duplicate on every topic, as it was judged before.
-    if "inbox" in legacy:
-        for topic in consumed:
-            await connection.execute(
-                text("INSERT INTO inbox (topic, event_id, received_at) "
-                     "SELECT :topic, event_id, received_at FROM inbox_before_topics"),
-                {"topic": topic.name},
-            )
-        await connection.execute(text("DROP TABLE inbox_before_topics"))
 
 
 def _oldest_waiting(limit: int):  # noqa: ANN202 - a Select

@@ -2,6 +2,7 @@
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import JSON, Column, MetaData, String, Table, select
@@ -10,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.billing_monitor.domain import ClientStanding, OpenProblem
 from shared.store import upsert
 
-tables = MetaData()
+# migrations/ is how these tables came to be in a store: a change to them is a new revision there.
+tables = MetaData(info={"migrations": Path(__file__).with_name("migrations")})
 
 client_standings = Table(
     "client_standings",

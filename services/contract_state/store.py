@@ -9,6 +9,7 @@ a single writer and ignores both).
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import (
     JSON,
@@ -30,7 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.contract_state.domain import CLIENT, PLATFORM, BillingStanding, Contract, HistoryEntry
 from shared.store import insert_ignoring_duplicates, upsert
 
-tables = MetaData()
+# migrations/ is how these tables came to be in a store: a change to them is a new revision there.
+tables = MetaData(info={"migrations": Path(__file__).with_name("migrations")})
 
 contracts = Table(
     "contracts",

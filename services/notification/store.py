@@ -5,6 +5,7 @@ deliveries and dead letters are in webhook_store, on the same `tables`."""
 import json
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -32,7 +33,8 @@ from shared.events.notifications import NotificationCreated
 from shared.store import insert_ignoring_duplicates, upsert
 from services.notification.domain import ClientProblems, ContractView, SupportCase
 
-tables = MetaData()
+# migrations/ is how these tables came to be in a store: a change to them is a new revision there.
+tables = MetaData(info={"migrations": Path(__file__).with_name("migrations")})
 
 contract_views = Table(
     "contract_views",

@@ -4,6 +4,7 @@ entry_id with its verdict."""
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, insert, select, update
 from sqlalchemy.engine import Row
@@ -12,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from services.time_tracking.domain import ContractHistory, ContractVersion, RecordedEntry
 from shared.store import insert_ignoring_duplicates
 
-tables = MetaData()
+# migrations/ is how these tables came to be in a store: a change to them is a new revision there.
+tables = MetaData(info={"migrations": Path(__file__).with_name("migrations")})
 
 contract_versions = Table(
     "contract_versions",
@@ -26,7 +28,7 @@ contract_versions = Table(
 )
 
 # Who may read a contract's entries: its client and freelancer, fixed when it is opened. A table of its
-# own, so stores made before it gain it from create_all and fill it as contract events arrive.
+# own, so stores made before it gain it from the baseline migration and fill it as contract events arrive.
 contract_parties = Table(
     "contract_parties",
     tables,

@@ -1,0 +1,2 @@
+"""The schema history of a store with no tables of its own (the tests' services): Alembic
+revisions, run at start by shared.migrations."""
