@@ -66,8 +66,8 @@ class BaseServiceSettings(BaseSettings):
     @classmethod
     def _beyond_redelivery(cls, value: float) -> float:
         if value < MIN_RETENTION_HOURS:
-            raise ValueError(f"keep inbox ids at least {MIN_RETENTION_HOURS:g} hours, or a redelivered event is applied "
-                             "twice (default 168, seven days)")
+            raise ValueError(f"keep inbox ids at least {MIN_RETENTION_HOURS:g} hours, or a redelivered event "
+                             "is applied twice (default 168, seven days)")
         return value
 
     @field_validator("log_level", mode="before")

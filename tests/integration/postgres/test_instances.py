@@ -57,7 +57,8 @@ async def test_an_entry_judged_while_another_instance_learns_a_pause_loses_its_p
         async with a.transaction() as judging:
             (recording,) = await time_tracking.submit_all(judging, [submission])
             assert recording.entry.payment_protection == "eligible", "judged before the pause was known"
-            learning = asyncio.create_task(_apply(b, time_tracking.on_contract_events, [contract.version(2, "paused", 3)]))
+            paused = contract.version(2, "paused", 3)
+            learning = asyncio.create_task(_apply(b, time_tracking.on_contract_events, [paused]))
             await asyncio.sleep(SETTLE_SECONDS)
             learned_early = learning.done()
         await learning
@@ -100,7 +101,8 @@ async def test_a_command_batch_and_a_billing_fan_out_over_one_clients_contracts_
             await contract_state.on_contract_command(commands, pausing(client, first))
         await fan_out
         async with a.reading() as connection:
-            contracts = [await contract_state_store.load_contract(connection, c, for_update=False) for c in (first, second)]
+            contracts = [await contract_state_store.load_contract(connection, contract_id, for_update=False)
+                         for contract_id in (first, second)]
     assert [sorted(contract.holds) for contract in contracts] == [["client", "platform"]] * 2
     assert [contract.version for contract in contracts] == [3, 3]
 
@@ -136,8 +138,8 @@ async def test_a_deadlock_between_instances_is_left_to_kafka_to_redeliver_never_
                 raise deadlock
 
         metrics = Metrics()
-        intake = EventIntake(CONTRACT_COMMANDS, CONTRACT_COMMAND, apply, store=a, relay=OutboxRelay(a, _refuse, metrics),
-                             dead_letters=DeadLetters(_refuse, "test", metrics), metrics=metrics)
+        intake = EventIntake(CONTRACT_COMMANDS, CONTRACT_COMMAND, apply, store=a, metrics=metrics,
+                             relay=OutboxRelay(a, _refuse, metrics), dead_letters=DeadLetters(_refuse, "test", metrics))
         batch = [ConsumerRecord(CONTRACT_COMMANDS.name, 0, 0, 0, 0, command.data.contract_id.encode(),
                                 command.to_json(), None, 0, 0, ())]
         with pytest.raises(DBAPIError):  # the offset stays uncommitted: Kafka hands the batch over again
