@@ -47,11 +47,16 @@ def keep_the_inbox_per_topic() -> None:
 
 
 def let_outbox_rows_be_parked() -> None:
-    """A store made before outbox rows could be parked gains the columns saying when and why."""
-    if "parked_at" in _columns("outbox"):
-        return
-    op.add_column("outbox", sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True))
-    op.add_column("outbox", sa.Column("parked_reason", sa.String(500), nullable=True))
+    """A store made before outbox rows could be parked gains the columns saying when and why. The
+    fix-up that came before migrations added parked_at without a time zone (on PostgreSQL a naive
+    local time, unlike every other time we keep): it gains one."""
+    parked_at = _columns("outbox").get("parked_at")
+    if parked_at is None:
+        op.add_column("outbox", sa.Column("parked_at", sa.DateTime(timezone=True), nullable=True))
+        op.add_column("outbox", sa.Column("parked_reason", sa.String(500), nullable=True))
+    elif op.get_bind().dialect.name == "postgresql" and not parked_at["type"].timezone:
+        # The naive times are read in the session's time zone, the one they were written in.
+        op.alter_column("outbox", "parked_at", type_=sa.DateTime(timezone=True))
 
 
 def index_for_retention() -> None:
@@ -70,5 +75,5 @@ def _create_inbox() -> None:
     )
 
 
-def _columns(table: str) -> set[str]:
-    return {column["name"] for column in sa.inspect(op.get_bind()).get_columns(table)}
+def _columns(table: str) -> dict[str, dict]:
+    return {column["name"]: column for column in sa.inspect(op.get_bind()).get_columns(table)}

@@ -116,6 +116,27 @@ async def test_a_store_made_by_the_last_create_all_upgrades_with_its_rows(store_
         await store.close()
 
 
+async def test_an_outbox_the_fix_up_before_migrations_gave_parked_at_without_a_time_zone_gains_one(
+    postgres_database,
+):
+    url = postgres_database.replace("postgresql://", "postgresql+asyncpg://", 1)
+    await _made_by_create_all(url, mechanism, {"topic": CONTRACT_COMMANDS.name, "event_id": "seen-before"})
+    old = Store(url)
+    async with old.engine.begin() as connection:  # as _set_aside_legacy_tables added it
+        await connection.execute(text("ALTER TABLE outbox ALTER COLUMN parked_at TYPE TIMESTAMP"))
+    await old.close()
+
+    store = Store(url, notification)
+    try:
+        await store.open([CONTRACT_COMMANDS])
+        seq = (await store.unsent(1))[0].seq
+        await store.park(seq, "too large for the broker")
+        assert [row["seq"] for row in await store.parked()] == [seq]
+        await _assert_kept(store, parked=1)
+    finally:
+        await store.close()
+
+
 async def _made_by_create_all(url: str, legacy: MetaData, received: dict) -> None:
     """notification's store as create_all made it with the `legacy` inbox and outbox, and rows in it."""
     unsent = {"event_id": "e-unsent", "topic": "contracts.events", "key": "c-1", "type": "contract.paused",
@@ -131,9 +152,9 @@ async def _made_by_create_all(url: str, legacy: MetaData, received: dict) -> Non
     await old.close()
 
 
-async def _assert_kept(store: Store) -> None:
-    assert [row.payload for row in await store.unsent(10)] == [b"{}"]
-    assert await store.parked_count() == 0
+async def _assert_kept(store: Store, parked: int = 0) -> None:
+    assert len(await store.unsent(10)) == 1 - parked
+    assert await store.parked_count() == parked
     assert await _count(store, outbox) == 2
     assert await _count(store, notification.tables["billing_notices"]) == 1
     assert await _differences(store, notification) == []
