@@ -116,6 +116,7 @@ async def test_a_store_made_by_the_last_create_all_upgrades_with_its_rows(store_
         await store.close()
 
 
+@pytest.mark.postgres
 async def test_an_outbox_the_fix_up_before_migrations_gave_parked_at_without_a_time_zone_gains_one(
     postgres_database,
 ):
