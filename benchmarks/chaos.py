@@ -37,7 +37,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.chaos_checks import Findings, Violation, check, read_outputs
-from benchmarks.chaos_cluster import Instance, databases, drained, healthy, last_line
+from benchmarks.chaos_cluster import READY_TIMEOUT, Instance, databases, drained, healthy, last_line, unhealthy
 from benchmarks.chaos_workload import Input, Workload, draw
 from benchmarks.common import JWT_SECRET, producing
 from ops.kafka_local import LocalKafka
@@ -118,6 +118,7 @@ class Chaos:
         self.phases: dict[str, float] = {}
         self.restarts: set[asyncio.Task] = set()
         self.self_exits: list[str] = []
+        self.stuck: list[str] = []
 
     @property
     def all(self) -> list[Instance]:
@@ -210,6 +211,11 @@ class Chaos:
         for instance in self.all:
             if not instance.alive():
                 instance.start()
+        for instance in await unhealthy(self.all):  # alive but stuck: a finding; a fresh start lets the run go on
+            self.stuck.append(f"{instance.name} not healthy {READY_TIMEOUT:.0f} s after the last fault, "
+                              f"restarted; its log ended: {last_line(instance.log)}")
+            instance.kill()
+            instance.start()
         await healthy(self.all)
 
     async def until_drained(self, since: float) -> tuple[float | None, dict[str, float]]:
@@ -260,6 +266,8 @@ async def _run(chaos: Chaos, workload: Workload) -> tuple[float | None, Findings
             findings.violate("nothing parked in an outbox", instance, f"{rows:.0f} rows Kafka would not take")
     for exit_line in chaos.self_exits:
         findings.violate("instances exit only when killed", exit_line.split(" ", 1)[0], exit_line)
+    for stuck in chaos.stuck:
+        findings.violate("instances recover from faults", stuck.split(" ", 1)[0], stuck)
     return drain_seconds, findings
 
 

@@ -3,6 +3,7 @@ again, the databases they share, and whether the system has drained."""
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -113,18 +114,23 @@ async def _postgres(url: str, statements: list[str]) -> None:
 
 
 async def healthy(instances: list[Instance], timeout: float = READY_TIMEOUT) -> None:
+    if late := await unhealthy(instances, timeout):
+        raise TimeoutError(f"{', '.join(i.name for i in late)} not healthy within {timeout:.0f} s; "
+                           f"see {late[0].log}: {last_line(late[0].log)}")
+
+
+async def unhealthy(instances: list[Instance], timeout: float = READY_TIMEOUT) -> list[Instance]:
+    """The instances whose /health did not answer 200 within `timeout` (an exited one never does)."""
     deadline = time.monotonic() + timeout
+    waiting = list(instances)
     async with httpx.AsyncClient(timeout=3) as http:
-        for instance in instances:
-            while True:
+        while waiting and time.monotonic() < deadline:
+            for instance in list(waiting):
                 with contextlib.suppress(httpx.HTTPError):
                     if (await http.get(f"http://127.0.0.1:{instance.port}/health")).status_code == 200:
-                        break
-                if not instance.alive():
-                    raise RuntimeError(f"{instance.name} exited with {instance.process.returncode}; see {instance.log}")
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{instance.name} not healthy within {timeout:.0f} s; see {instance.log}")
-                await asyncio.sleep(0.3)
+                        waiting.remove(instance)
+            await asyncio.sleep(0.3)
+    return waiting
 
 
 async def outbox_figures(http: httpx.AsyncClient, instance: Instance) -> dict[str, float] | None:
@@ -157,6 +163,11 @@ async def drained(bootstrap: str, instances: list[Instance], http: httpx.AsyncCl
 
 
 def last_line(log: Path) -> str:
+    """The last thing an instance logged (the message of a JSON line, without its traceback)."""
     lines = log.read_text(errors="replace").strip().splitlines()
-    return lines[-1][:300] if lines else "(empty log)"
+    if not lines:
+        return "(empty log)"
+    with contextlib.suppress(ValueError, AttributeError):
+        return str(json.loads(lines[-1]).get("event", lines[-1])).splitlines()[0][:300]
+    return lines[-1][:300]
 
