@@ -7,7 +7,7 @@ touching one client's contracts then queue instead of losing an update or deadlo
 a single writer and ignores both).
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,15 +88,18 @@ async def clients_of(connection: AsyncConnection, contract_ids: set[str]) -> dic
     return {row.contract_id: row.client_id for row in await connection.execute(query)}
 
 
-async def load_open_contracts(connection: AsyncConnection, client_id: str) -> list[Contract]:
-    """Every contract of the client that is not ended."""
+async def load_open_contracts(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, dict[str, Contract]]:
+    """Per client, every contract of it that is not ended, by id in id order (one statement for all)."""
     query = (
         select(contracts)
-        .where(contracts.c.client_id == client_id, contracts.c.ended.is_(False))
+        .where(contracts.c.client_id.in_(sorted(set(client_ids))), contracts.c.ended.is_(False))
         .order_by(contracts.c.contract_id)
         .with_for_update()
     )
-    return [_contract(row) for row in await connection.execute(query)]
+    found: dict[str, dict[str, Contract]] = {client_id: {} for client_id in client_ids}
+    for row in await connection.execute(query):
+        found[row.client_id][row.contract_id] = _contract(row)
+    return found
 
 
 async def save_contracts(connection: AsyncConnection, changed: Sequence[Contract]) -> None:
@@ -131,26 +134,32 @@ async def history_of(connection: AsyncConnection, contract_id: str) -> list[dict
 
 
 async def load_standing(connection: AsyncConnection, client_id: str) -> BillingStanding | None:
-    query = select(billing_standings).where(billing_standings.c.client_id == client_id).with_for_update()
-    row = (await connection.execute(query)).first()
-    if row is None:
-        return None
-    return BillingStanding(
-        client_id=row.client_id,
-        open_problems=frozenset(row.open_problems),
-        as_of=_utc(row.as_of),
-        as_of_event_time=_utc(row.as_of_event_time),
-    )
+    return (await load_standings(connection, [client_id])).get(client_id)
 
 
-async def save_standing(connection: AsyncConnection, standing: BillingStanding) -> None:
-    values = {
-        "client_id": standing.client_id,
-        "open_problems": sorted(standing.open_problems),
-        "as_of": standing.as_of,
-        "as_of_event_time": standing.as_of_event_time,
+async def load_standings(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, BillingStanding]:
+    """The standings of those clients that have one, in one statement."""
+    query = (select(billing_standings).where(billing_standings.c.client_id.in_(sorted(set(client_ids))))
+             .order_by(billing_standings.c.client_id).with_for_update())
+    return {
+        row.client_id: BillingStanding(
+            client_id=row.client_id,
+            open_problems=frozenset(row.open_problems),
+            as_of=_utc(row.as_of),
+            as_of_event_time=_utc(row.as_of_event_time),
+        )
+        for row in await connection.execute(query)
     }
-    await connection.execute(upsert(connection, billing_standings).values(values))
+
+
+async def save_standings(connection: AsyncConnection, standings: Sequence[BillingStanding]) -> None:
+    """Write these standings over what is stored, in one executemany round trip."""
+    if standings:
+        await connection.execute(upsert(connection, billing_standings), [
+            {"client_id": standing.client_id, "open_problems": sorted(standing.open_problems),
+             "as_of": standing.as_of, "as_of_event_time": standing.as_of_event_time}
+            for standing in standings
+        ])
 
 
 def _contract(row: Row) -> Contract:
