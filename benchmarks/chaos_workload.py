@@ -45,7 +45,7 @@ RESOLVERS = {
     "chargeback": ("chargeback_closed",),
 }
 # Relative weights of what the next input is.
-ACTIONS = {"pause": 16, "resume": 12, "stranger_pause": 1, "end": 0.4, "billing": 22, "time_entry": 25,
+ACTIONS = {"pause": 10, "resume": 14, "stranger_pause": 1, "end": 0.4, "billing": 22, "time_entry": 25,
            "resend": 5}
 
 
@@ -187,10 +187,12 @@ class _Draw:
     def billing(self) -> None:
         client = self.rng.choice(self.clients)
         problems = self.workload.open_problems[client]
-        if problems and self.rng.random() < 0.7:
+        if problems and self.rng.random() < 0.75:
             kind = self.rng.choice(RESOLVERS[self.rng.choice(sorted(problems))])
-        else:  # a new problem, or again one already open (which changes nothing)
+        elif problems or self.rng.random() < 0.5:  # a new problem, or again one already open (no change)
             kind = self.rng.choice(OPENERS)
+        else:  # a payment going through, as most do (no change)
+            kind = "payment_succeeded"
         fields: dict[str, object] = {"client_id": client}
         if kind in ("payment_failed", "payment_method_expired", "payment_method_updated"):
             fields["payment_method_id"] = f"pm-{self.rng.randrange(3)}"
