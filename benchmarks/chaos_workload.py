@@ -110,7 +110,7 @@ def draw(seed: int, events: int, start: datetime) -> Workload:
 class _Draw:
     def __init__(self, rng: random.Random, seed: int, events: int, start: datetime) -> None:
         self.rng, self.seed, self.events, self.start = rng, seed, events, start
-        self.target_contracts = max(4, events // 40)
+        self.target_contracts = max(12, events // 40)
         self.clients = [f"chaos{seed}-client-{n}" for n in range(max(2, self.target_contracts // 3))]
         self.workload = Workload(open_problems={client: set() for client in self.clients},
                                  problem_changes={client: [] for client in self.clients})
