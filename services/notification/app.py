@@ -43,7 +43,8 @@ class Settings(BaseServiceSettings):
 
 def build(settings: Settings) -> Service:
     service = Service(settings, tables)
-    service.consume(BILLING_PROBLEMS, BILLING_PROBLEM_EVENT, handlers.on_billing_problem)
+    service.consume(BILLING_PROBLEMS, BILLING_PROBLEM_EVENT, handlers.on_billing_problem,
+                    apply_batch=handlers.on_billing_problems)
     service.consume(CONTRACT_EVENTS, CONTRACT_EVENT, handlers.on_contract_event, apply_batch=handlers.on_contract_events)
     service.consume(TIME_ENTRIES, TIME_ENTRY_EVENT, handlers.on_time_entry, apply_batch=handlers.on_time_entries)
     service.consume(SUPPORT_REQUESTS, SUPPORT_EVENT, handlers.on_support_request)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.events.billing import BillingProblemEvent, ProblemOpened, ProblemResolved
+from shared.events.billing import BillingProblemEvent, ProblemKind, ProblemOpened, ProblemResolved
 from shared.events.contracts import CommandRejected, ContractEvent
 from shared.events.envelope import Envelope
 from shared.events.support import CircumventionReported, SupportEvent, SupportRequested
@@ -18,27 +18,44 @@ from shared.logs import bound_to_event, get_logger
 from shared.store import Transaction
 from shared.topics import NOTIFICATIONS
 from services.notification import domain, store, webhook_store
-from services.notification.domain import ContractOutcome, ContractView, Notice
+from services.notification.domain import ClientProblems, ContractOutcome, ContractView, Notice
 
 log = get_logger(__name__)
 
 
 async def on_billing_problem(tx: Transaction, event: BillingProblemEvent) -> None:
-    client_id = event.data.client_id
-    problems = domain.client_problems(await store.load_client_problems(tx.connection, client_id), event)
-    if problems is not None:
-        await store.save_client_problems(tx.connection, problems)
-    noticed = await store.noticed_problems(tx.connection, client_id)
-    match event:
-        case ProblemOpened():
-            contract_ids = await store.open_contracts_of(tx.connection, client_id)
-            outcome = domain.problem_opened(noticed, contract_ids, event)
-            await store.save_noticed_problems(tx.connection, client_id, outcome.noticed_kinds)
-            if outcome.note:
-                log.info("no notification", client_id=client_id, why=outcome.note)
-            await _notify(tx, [(event, notice) for notice in outcome.notices])
-        case ProblemResolved():
-            await store.save_noticed_problems(tx.connection, client_id, domain.problem_resolved(noticed, event))
+    await on_billing_problems(tx, [event])
+
+
+async def on_billing_problems(tx: Transaction, events: list[BillingProblemEvent]) -> None:
+    """The batch's clients read in a statement per table, each change decided in order on what the
+    changes before it left, what changed written in a statement per table, the notices in a few."""
+    clients = {event.data.client_id for event in events}
+    await tx.lock("client", *clients)  # another instance may hold this partition a moment after a rebalance
+    known = await store.load_client_problems(tx.connection, clients)
+    noticed = await store.noticed_problems(tx.connection, clients)
+    opened = {event.data.client_id for event in events if isinstance(event, ProblemOpened)}
+    contracts_of = await store.open_contracts_of(tx.connection, opened)
+    changed_problems: dict[str, ClientProblems] = {}
+    changed_noticed: dict[str, frozenset[ProblemKind]] = {}
+    told: list[tuple[Envelope, Notice]] = []
+    for event in events:
+        client_id = event.data.client_id
+        if (problems := domain.client_problems(known.get(client_id), event)) is not None:
+            known[client_id] = changed_problems[client_id] = problems
+        match event:
+            case ProblemOpened():
+                outcome = domain.problem_opened(noticed[client_id], contracts_of[client_id], event)
+                if outcome.note:
+                    with bound_to_event(event):
+                        log.info("no notification", client_id=client_id, why=outcome.note)
+                noticed[client_id] = changed_noticed[client_id] = outcome.noticed_kinds
+                told.extend((event, notice) for notice in outcome.notices)
+            case ProblemResolved():
+                noticed[client_id] = changed_noticed[client_id] = domain.problem_resolved(noticed[client_id], event)
+    await store.save_client_problems(tx.connection, list(changed_problems.values()))
+    await store.save_noticed_problems(tx.connection, changed_noticed)
+    await _notify(tx, told)
 
 
 async def on_contract_event(tx: Transaction, event: ContractEvent) -> None:
@@ -73,7 +90,8 @@ async def on_support_request(tx: Transaction, event: SupportEvent) -> None:
     view = await store.load_contract(tx.connection, contract_id)
     is_a_client = await store.is_a_client(tx.connection, requester_id)
     if isinstance(event, SupportRequested):
-        known = await store.load_client_problems(tx.connection, view.client_id) if view and view.client_id else None
+        client_id = view.client_id if view else None
+        known = (await store.load_client_problems(tx.connection, [client_id])).get(client_id) if client_id else None
         nudged = await store.nudged_pause(tx.connection, contract_id)
         open_problems = known.open_problems if known else frozenset()
         outcome = domain.support_requested(view, open_problems, nudged, is_a_client, event)

@@ -175,44 +175,62 @@ def _row(view: ContractView) -> dict[str, Any]:
     }
 
 
-async def open_contracts_of(connection: AsyncConnection, client_id: str) -> list[str]:
-    """The client's contracts that are not ended, as far as contracts.events told us."""
+async def open_contracts_of(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, list[str]]:
+    """Per client, its contracts that are not ended as far as contracts.events told us (one statement)."""
     query = (
-        select(contract_views.c.contract_id)
-        .where(contract_views.c.client_id == client_id, contract_views.c.status.in_(("active", "paused")))
+        select(contract_views.c.client_id, contract_views.c.contract_id)
+        .where(contract_views.c.client_id.in_(sorted(set(client_ids))),
+               contract_views.c.status.in_(("active", "paused")))
         .order_by(contract_views.c.contract_id)
     )
-    return list((await connection.execute(query)).scalars())
+    found: dict[str, list[str]] = {client_id: [] for client_id in client_ids}
+    for client_id, contract_id in await connection.execute(query):
+        found[client_id].append(contract_id)
+    return found
 
 
 # --- what clients were told about their billing problems ------------------------------------
 
 
-async def noticed_problems(connection: AsyncConnection, client_id: str) -> frozenset[ProblemKind]:
-    query = select(billing_notices.c.kind).where(billing_notices.c.client_id == client_id)
-    return frozenset((await connection.execute(query)).scalars())
+async def noticed_problems(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, frozenset[ProblemKind]]:
+    """Per client, the open problems it has been told about (one statement)."""
+    query = select(billing_notices.c.client_id, billing_notices.c.kind).where(
+        billing_notices.c.client_id.in_(sorted(set(client_ids))))
+    found: dict[str, set[ProblemKind]] = {client_id: set() for client_id in client_ids}
+    for client_id, kind in await connection.execute(query):
+        found[client_id].add(kind)
+    return {client_id: frozenset(kinds) for client_id, kinds in found.items()}
 
 
-async def save_noticed_problems(connection: AsyncConnection, client_id: str, kinds: frozenset[ProblemKind]) -> None:
-    await connection.execute(delete(billing_notices).where(billing_notices.c.client_id == client_id))
-    if kinds:
-        await connection.execute(insert(billing_notices), [{"client_id": client_id, "kind": k} for k in sorted(kinds)])
+async def save_noticed_problems(connection: AsyncConnection, noticed: dict[str, frozenset[ProblemKind]]) -> None:
+    """Replace what these clients have been told about, in two statements for all of them."""
+    if not noticed:
+        return
+    await connection.execute(delete(billing_notices).where(billing_notices.c.client_id.in_(sorted(noticed))))
+    rows = [{"client_id": client_id, "kind": kind} for client_id, kinds in sorted(noticed.items()) for kind in sorted(kinds)]
+    if rows:
+        await connection.execute(insert(billing_notices), rows)
 
 
-async def load_client_problems(connection: AsyncConnection, client_id: str) -> ClientProblems | None:
-    query = select(client_problems).where(client_problems.c.client_id == client_id).with_for_update()
-    row = (await connection.execute(query)).first()
-    if row is None:
-        return None
-    return ClientProblems(row.client_id, frozenset(json.loads(row.open_problems)), utc(row.as_of),
-                          utc(row.as_of_event_time))
+async def load_client_problems(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, ClientProblems]:
+    """The known open problems of those clients that have any record, in one statement."""
+    query = (select(client_problems).where(client_problems.c.client_id.in_(sorted(set(client_ids))))
+             .order_by(client_problems.c.client_id).with_for_update())
+    return {
+        row.client_id: ClientProblems(row.client_id, frozenset(json.loads(row.open_problems)), utc(row.as_of),
+                                      utc(row.as_of_event_time))
+        for row in await connection.execute(query)
+    }
 
 
-async def save_client_problems(connection: AsyncConnection, problems: ClientProblems) -> None:
-    await connection.execute(upsert(connection, client_problems).values(
-        client_id=problems.client_id, open_problems=json.dumps(sorted(problems.open_problems)),
-        as_of=problems.as_of, as_of_event_time=problems.as_of_event_time,
-    ))
+async def save_client_problems(connection: AsyncConnection, problems: Sequence[ClientProblems]) -> None:
+    """Write these clients' problems over what is stored, in one executemany round trip."""
+    if problems:
+        await connection.execute(upsert(connection, client_problems), [
+            {"client_id": known.client_id, "open_problems": json.dumps(sorted(known.open_problems)),
+             "as_of": known.as_of, "as_of_event_time": known.as_of_event_time}
+            for known in problems
+        ])
 
 
 # --- support requests and cases -------------------------------------------------------------
