@@ -183,7 +183,10 @@ class Probes:
             body = {"entry_id": f"{client.contract_id}-probe-{number}", "contract_id": client.contract_id,
                     "freelancer_id": client.freelancer_id, "started_at": started_at.isoformat(),
                     "ended_at": ended_at.isoformat(), "memo": "latency probe", "source": "tracker"}
-            answer = await self._http.post(self._url, json=body, headers=headers)
+            try:
+                answer = await self._http.post(self._url, json=body, headers=headers)
+            except httpx.TransportError:  # a kept-alive connection the server closed meanwhile: ask again
+                continue
             self.requests += 1
             if answer.status_code == 409 and answer.json().get("reason") == "contract_paused":
                 self.refused[client.contract_id] = time.perf_counter() - acked_at
