@@ -1,16 +1,18 @@
 """Benchmark and CI test (issue 14): the four services, several instances each, under chaos.
 
     python -m benchmarks.chaos [--instances 2] [--events 20000] [--seed 1] [--rate 200]
-                               [--fault-every 5] [--store postgres|sqlite] [--logs DIR]
+                               [--fault-every 5] [--broker-restarts 1] [--store postgres|sqlite]
+                               [--drain-timeout 900] [--logs DIR]
 
 A broker of the run's own (it gets restarted, so never the user's or the test session's), one
 PostgreSQL database per service (TEST_POSTGRES_URL, else a throwaway server from the local
 binaries) and `--instances` processes of each service on it; `--store sqlite` runs one instance
 each, on its own file. The seeded workload of benchmarks.chaos_workload goes in at `--rate` inputs
 a second while random instances get kill -9 (now and then every instance of one service) and come
-back a few seconds later; halfway the broker is stopped and started. Then the run waits until the
-system has drained (every group's lag 0 and every outbox empty, twice in a row) and checks what the
-services wrote against the model (benchmarks.chaos_checks).
+back a few seconds later; halfway (or `--broker-restarts` times, evenly spread) the broker is
+stopped and started. Then the run waits until the system has drained (every group's lag 0 and every
+outbox empty, twice in a row) and checks what the services wrote against the model
+(benchmarks.chaos_checks).
 
 Printed: inputs sent, faults injected, time to drain, raw duplicate deliveries, violations (must be
 0; each with its invariant and the contract, client or entry). The exit status is 1 on a violation.
@@ -56,6 +58,7 @@ class Options:
     fault_every: float = 5.0  # mean seconds between kills
     store: str = "postgres"
     drain_timeout: float = 900.0
+    broker_restarts: int = 1
     logs: Path | None = None  # where the services' logs go (kept); a temporary folder otherwise
 
 
@@ -143,14 +146,14 @@ class Chaos:
             instance.stop()
 
     async def publish(self, inputs: list[Input]) -> None:
-        """Every input in order at the rate asked; the broker is restarted halfway (inputs wait for it)."""
+        """Every input in order at the rate asked; the broker is restarted at even intervals (inputs wait for it)."""
         started = time.monotonic()
-        halfway = len(inputs) // 2
+        restarts = {len(inputs) * (n + 1) // (self.options.broker_restarts + 1) for n in range(self.options.broker_restarts)}
         bootstrap = self.kafka.bootstrap_servers
         pending: list[asyncio.Future] = []
         async with producing(bootstrap) as producer:
             for number, item in enumerate(inputs):
-                if number == halfway:
+                if number in restarts:
                     await asyncio.gather(*pending)
                     pending.clear()
                     self.kafka.restart()  # blocks this loop: nothing is sent and no instance restarts meanwhile
@@ -301,10 +304,11 @@ def main() -> None:
                         help="postgres (one database per service, default) or sqlite (--instances 1)")
     parser.add_argument("--drain-timeout", type=float, default=900.0, help="seconds to wait for the drain (default 900)")
     parser.add_argument("--logs", type=Path, help="keep the services' logs in this folder")
+    parser.add_argument("--broker-restarts", type=int, default=1, help="broker restarts, evenly spread (default 1)")
     arguments = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # producer retries while the broker restarts
     options = Options(arguments.instances, arguments.events, arguments.seed, arguments.rate, arguments.fault_every,
-                      arguments.store, arguments.drain_timeout, arguments.logs)
+                      arguments.store, arguments.drain_timeout, arguments.logs, arguments.broker_restarts)
     report = run(options)
     print(report.text(examples=10), flush=True)
     sys.exit(1 if report.violations else 0)
