@@ -307,7 +307,7 @@ def main() -> None:
     parser.add_argument("--broker-restarts", type=int, default=1, help="broker restarts, evenly spread (default 1)")
     arguments = parser.parse_args()
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # producer retries while the broker restarts
-    options = Options(**{name: value for name, value in vars(arguments).items()})
+    options = Options(**vars(arguments))
     report = run(options)
     print(report.text(examples=10), flush=True)
     sys.exit(1 if report.violations else 0)
