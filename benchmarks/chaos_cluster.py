@@ -5,7 +5,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import httpx
 
 from benchmarks.common import REPO, free_port
 from ops.kafka_local import die_with_parent
+from ops.postgres_local import LocalPostgres, missing_reason, server_binaries
 from shared.metrics import group_lag
 from shared.topics import SERVICES, consumed_by
 
@@ -81,14 +81,9 @@ def databases(store: str, instances: int, folder: Path) -> Iterator[Callable[[st
     external = os.environ.get("TEST_POSTGRES_URL", "").strip()
     server = None
     if not external:
-        try:
-            from ops.postgres_local import LocalPostgres
-        except ImportError:  # until it moves to ops/
-            from tests.postgres import LocalPostgres
-        if not (shutil.which("initdb") and shutil.which("postgres")):
-            raise SystemExit("no PostgreSQL: set TEST_POSTGRES_URL or put initdb and postgres on PATH")
-        server = LocalPostgres(shutil.which("initdb"), shutil.which("postgres"))
-        server.start()
+        if reason := missing_reason():
+            raise SystemExit(f"{reason}; or set TEST_POSTGRES_URL")
+        server = LocalPostgres(*server_binaries()).start()
     admin = external or server.url
     names = {service: f"cp_chaos_{service.replace('-', '_')}_{uuid.uuid4().hex[:6]}" for service in SERVICES}
     try:
