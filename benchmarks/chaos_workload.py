@@ -111,14 +111,18 @@ class _Draw:
     def __init__(self, rng: random.Random, seed: int, events: int, start: datetime) -> None:
         self.rng, self.seed, self.events, self.start = rng, seed, events, start
         self.target_contracts = max(12, events // 40)
-        self.clients = [f"chaos{seed}-client-{n}" for n in range(max(2, self.target_contracts // 3))]
+        self.clients = [f"chaos{seed}-client-{n}" for n in range(max(3, self.target_contracts // 5))]
         self.workload = Workload(open_problems={client: set() for client in self.clients},
                                  problem_changes={client: [] for client in self.clients})
 
     def run(self) -> Workload:
+        # A quarter of the contracts first, the rest opened all along: an opening races with its
+        # client's billing changes (and with the faults) at any time of the run.
+        later = (self.target_contracts - self.target_contracts // 4) / self.events
         while len(self.workload.inputs) < self.events:
             contracts = self.workload.contracts
-            if not contracts or (len(contracts) < self.target_contracts and self.rng.random() < 0.15):
+            if len(contracts) < self.target_contracts // 4 or (
+                    len(contracts) < self.target_contracts and self.rng.random() < later):
                 self.open()
                 continue
             action = self.rng.choices(list(ACTIONS), weights=list(ACTIONS.values()))[0]

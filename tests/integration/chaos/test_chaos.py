@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.chaos, pytest.mark.kafka, pytest.mark.postgres]
 def test_four_services_two_instances_each_under_kills_and_a_broker_restart(tmp_path) -> None:
     if not os.environ.get("TEST_POSTGRES_URL") and (reason := missing_reason()):
         pytest.skip(f"{reason}; or set TEST_POSTGRES_URL")
-    report = chaos.run(chaos.Options(instances=2, events=400, seed=12, rate=20, fault_every=3, logs=tmp_path))
+    report = chaos.run(chaos.Options(instances=2, events=400, seed=14, rate=20, fault_every=3, logs=tmp_path))
     print(report.text())
     assert report.faults["broker restart"] == 1 and report.faults["kill -9"] >= 2, report.text()
     assert report.violations == [], report.text(examples=20)
