@@ -1,9 +1,17 @@
 """Apply functions of time-tracking: load state, ask the domain, save, emit on `time.entries`."""
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from services.time_tracking import store
-from services.time_tracking.domain import ContractVersion, RecordedEntry, Recording, record, revoke_protection
+from services.time_tracking.domain import (
+    ContractHistory,
+    ContractVersion,
+    RecordedEntry,
+    Recording,
+    record,
+    revoke_protection,
+)
 from shared.events.contracts import CommandRejected, ContractEvent
 from shared.events.time_entries import (
     ProtectionRevoked,
@@ -14,7 +22,7 @@ from shared.events.time_entries import (
     TimeEntrySubmitted,
 )
 from shared.events.envelope import Envelope
-from shared.logs import bound_to_event, get_logger
+from shared.logs import get_logger
 from shared.store import Transaction
 from shared.topics import TIME_ENTRIES
 
@@ -73,9 +81,9 @@ def _verdict_event(submission: TimeEntrySubmitted, entry: RecordedEntry, now: da
     return TimeEntryRejected.derived_from(submission, verdict, source=SOURCE, time=now)
 
 
-def _about(submission: TimeEntrySubmitted) -> dict[str, str]:
-    # What bound_to_event would add, for a batch: binding context per entry costs more than judging it.
-    return {"event_id": submission.id, "correlation_id": submission.correlation_id}
+def _about(event: Envelope) -> dict[str, str]:
+    # What bound_to_event would add, for a batch: binding context per event costs more than handling it.
+    return {"event_id": event.id, "correlation_id": event.correlation_id}
 
 
 async def on_contract_event(tx: Transaction, event: ContractEvent) -> None:
@@ -84,42 +92,75 @@ async def on_contract_event(tx: Transaction, event: ContractEvent) -> None:
 
 async def on_contract_events(tx: Transaction, events: list[ContractEvent]) -> None:
     """Their contracts locked at once, in one order: entries another instance is judging against the
-    old history are committed before we look for them. Then each event is learned."""
+    old history are committed before we look for them. Then each event is learned in order, on the
+    history the events before it left, in a handful of statements whatever the size of the batch."""
     await tx.lock(CONTRACT_LOCK, *{event.data.contract_id for event in events})
-    for event in events:
-        with bound_to_event(event):
-            await _learn(tx, event)
-
-
-async def _learn(tx: Transaction, event: ContractEvent) -> None:
-    """Learn a contract version; if it reveals a pause or end under accepted work, revoke that work's protection."""
-    if isinstance(event, CommandRejected):
-        return  # a refused command changed nothing and carries no snapshot
-    contract_id = event.data.contract_id
-    version = ContractVersion.of(event.data)
+    # A refused command changed nothing and carries no snapshot.
+    snapshots = [event for event in events if not isinstance(event, CommandRejected)]
     # Before the duplicate check: a store older than the parties table learns them from a replay too.
-    await store.add_parties(tx.connection, contract_id, event.data.client_id, event.data.freelancer_id)
-    history = await store.load_history(tx.connection, contract_id)
-    if history.knows(version.version):
-        log.info("contract version already known", contract_id=contract_id, version=version.version)
-        return
-    history = history.learn(version)
-    await store.add_version(tx.connection, contract_id, version)
-    log.info("contract version learned", contract_id=contract_id, version=version.version,
-             status=version.status, current_version=history.current.version, current_status=history.current.status)
-    since = history.unavailable_since(version.version)
-    candidates = await store.protected_entries_ending_after(tx.connection, contract_id, since)
-    revoked = revoke_protection(history, candidates)
-    now = datetime.now(UTC)
-    await store.mark_revoked(tx.connection, [entry.entry_id for entry in revoked], revoked_at=now)
-    await tx.emit_all(TIME_ENTRIES, [
-        ProtectionRevoked.derived_from(
-            event,
-            ProtectionRevokedData(entry_id=entry.entry_id, contract_id=contract_id, reason="work_during_pause"),
-            source=SOURCE, time=now, discriminator=entry.entry_id,
-        )
-        for entry in revoked
+    await store.add_parties(tx.connection, [
+        (event.data.contract_id, event.data.client_id, event.data.freelancer_id) for event in snapshots
     ])
-    for entry in revoked:
-        log.info("payment protection revoked", entry_id=entry.entry_id, contract_id=contract_id,
-                 reason="work_during_pause", learned_version=version.version)
+    learned = await _learn_all(tx, snapshots)
+    await _revoke_all(tx, learned)
+
+
+@dataclass(frozen=True)
+class _Learned:
+    """A version new to its contract, and the contract's history once it was learned."""
+
+    event: ContractEvent
+    version: ContractVersion
+    history: ContractHistory
+
+    @property
+    def since(self) -> datetime:
+        return self.history.unavailable_since(self.version.version)
+
+
+async def _learn_all(tx: Transaction, events: list[ContractEvent]) -> list[_Learned]:
+    """Add each event's version to its contract's history, in order; store the new versions."""
+    histories = await store.load_histories(tx.connection, {event.data.contract_id for event in events})
+    learned = []
+    for event in events:
+        contract_id = event.data.contract_id
+        version = ContractVersion.of(event.data)
+        if histories[contract_id].knows(version.version):
+            log.info("contract version already known", contract_id=contract_id, version=version.version,
+                     **_about(event))
+            continue
+        history = histories[contract_id] = histories[contract_id].learn(version)
+        log.info("contract version learned", contract_id=contract_id, version=version.version,
+                 status=version.status, current_version=history.current.version,
+                 current_status=history.current.status, **_about(event))
+        learned.append(_Learned(event, version, history))
+    await store.add_versions(tx.connection, [(each.history.contract_id, each.version) for each in learned])
+    return learned
+
+
+async def _revoke_all(tx: Transaction, learned: list[_Learned]) -> None:
+    """For each learned version in order, revoke the protection of accepted work it reveals was done
+    while the contract was paused or ended, on the history as it was then; each entry once."""
+    earliest: dict[str, datetime] = {}
+    for each in learned:
+        contract_id = each.history.contract_id
+        earliest[contract_id] = min(each.since, earliest.get(contract_id, each.since))
+    candidates = await store.protected_entries_ending_after(tx.connection, earliest)
+    now = datetime.now(UTC)
+    revoked: dict[str, Envelope] = {}
+    for each in learned:
+        still_protected = [entry for entry in candidates[each.history.contract_id]
+                           if entry.ended_at > each.since and entry.entry_id not in revoked]
+        for entry in revoke_protection(each.history, still_protected):
+            revoked[entry.entry_id] = _revocation(each, entry, now)
+    await store.mark_revoked(tx.connection, list(revoked), revoked_at=now)
+    await tx.emit_all(TIME_ENTRIES, list(revoked.values()))
+
+
+def _revocation(learned: _Learned, entry: RecordedEntry, now: datetime) -> Envelope:
+    log.info("payment protection revoked", entry_id=entry.entry_id, contract_id=entry.contract_id,
+             reason="work_during_pause", learned_version=learned.version.version, **_about(learned.event))
+    data = ProtectionRevokedData(entry_id=entry.entry_id, contract_id=entry.contract_id, reason="work_during_pause")
+    return ProtectionRevoked.derived_from(
+        learned.event, data, source=SOURCE, time=now, discriminator=entry.entry_id
+    )

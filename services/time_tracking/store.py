@@ -2,11 +2,26 @@
 entry_id with its verdict."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    column,
+    insert,
+    select,
+    update,
+    values,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -77,25 +92,40 @@ async def load_history(connection: AsyncConnection, contract_id: str) -> Contrac
     return (await load_histories(connection, [contract_id]))[contract_id]
 
 
-async def add_version(connection: AsyncConnection, contract_id: str, version: ContractVersion) -> None:
+async def add_versions(connection: AsyncConnection, versions: Sequence[tuple[str, ContractVersion]]) -> None:
+    """Store (contract_id, version) pairs, all in one statement."""
+    if not versions:
+        return
     await connection.execute(
-        insert_ignoring_duplicates(connection, contract_versions).values(
-            contract_id=contract_id,
-            version=version.version,
-            status=version.status,
-            changed_at=version.changed_at,
-            freelancer_id=version.freelancer_id,
-            kind=version.kind,
-        )
+        insert_ignoring_duplicates(connection, contract_versions),
+        [
+            {
+                "contract_id": contract_id,
+                "version": version.version,
+                "status": version.status,
+                "changed_at": version.changed_at,
+                "freelancer_id": version.freelancer_id,
+                "kind": version.kind,
+            }
+            for contract_id, version in versions
+        ],
     )
 
 
-async def add_parties(connection: AsyncConnection, contract_id: str, client_id: str, freelancer_id: str) -> None:
-    await connection.execute(
-        insert_ignoring_duplicates(connection, contract_parties).values(
-            contract_id=contract_id, client_id=client_id, freelancer_id=freelancer_id
+async def add_parties(connection: AsyncConnection, parties: Iterable[tuple[str, str, str]]) -> None:
+    """Store (contract_id, client_id, freelancer_id) of contracts not stored yet, all in one statement;
+    the first given for a contract wins, as when added one by one."""
+    first: dict[str, tuple[str, str]] = {}
+    for contract_id, client_id, freelancer_id in parties:
+        first.setdefault(contract_id, (client_id, freelancer_id))
+    if first:
+        await connection.execute(
+            insert_ignoring_duplicates(connection, contract_parties),
+            [
+                {"contract_id": contract_id, "client_id": client_id, "freelancer_id": freelancer_id}
+                for contract_id, (client_id, freelancer_id) in first.items()
+            ],
         )
-    )
 
 
 async def parties_of(connection: AsyncConnection, contract_id: str) -> tuple[str, str] | None:
@@ -143,17 +173,32 @@ async def save_entries(connection: AsyncConnection, entries: list[RecordedEntry]
 
 
 async def protected_entries_ending_after(
-    connection: AsyncConnection, contract_id: str, moment: datetime
-) -> list[RecordedEntry]:
-    """A contract's entries that still carry payment protection and end after `moment`."""
-    query = select(time_entries).where(
-        time_entries.c.contract_id == contract_id,
-        time_entries.c.ended_at > moment,
-        time_entries.c.rejection.is_(None),
-        time_entries.c.payment_protection == "eligible",
-        time_entries.c.protection_revoked.is_(False),
+    connection: AsyncConnection, moments: Mapping[str, datetime]
+) -> dict[str, list[RecordedEntry]]:
+    """Per contract of `moments`, its entries that still carry payment protection and end after its
+    moment, the earliest ending first; all in one statement."""
+    if not moments:
+        return {}
+    # Joined to a list of values, not one OR per contract: SQLite refuses an expression 1,000 deep.
+    after = (
+        values(column("contract_id", String), column("moment", DateTime(timezone=True)), name="moments")
+        .data(sorted(moments.items()))
+        .cte()
     )
-    return [_entry(row) for row in await connection.execute(query)]
+    query = (
+        select(time_entries)
+        .join(after, and_(time_entries.c.contract_id == after.c.contract_id, time_entries.c.ended_at > after.c.moment))
+        .where(
+            time_entries.c.rejection.is_(None),
+            time_entries.c.payment_protection == "eligible",
+            time_entries.c.protection_revoked.is_(False),
+        )
+        .order_by(time_entries.c.contract_id, time_entries.c.ended_at, time_entries.c.entry_id)
+    )
+    found: dict[str, list[RecordedEntry]] = {contract_id: [] for contract_id in moments}
+    for row in await connection.execute(query):
+        found[row.contract_id].append(_entry(row))
+    return found
 
 
 async def mark_revoked(connection: AsyncConnection, entry_ids: list[str], revoked_at: datetime) -> None:
