@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from ops.kafka_local import free_port
 
@@ -16,14 +17,23 @@ def test_a_service_waits_for_an_unreachable_broker_with_a_line_per_attempt(tmp_p
         "LOG_FORMAT": "json",
         "HTTP_PORT": str(free_port()),
     }
-    process = subprocess.Popen([sys.executable, "-m", "services.billing_monitor"], env=environment,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path / "stderr.log"
+    with log.open("wb") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "services.billing_monitor"], env=environment,
+                                   stdout=subprocess.DEVNULL, stderr=stderr)
     try:
-        time.sleep(4)
+        # Until two attempts were told (a loaded machine takes seconds just to import the service).
+        deadline = time.monotonic() + 60
+        while len(_waits(log)) < 2 and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert process.poll() is None, "the service exited while Kafka was unreachable"
     finally:
         process.terminate()
-        _, stderr = process.communicate(timeout=15)
-    waits = [line for line in stderr.decode().splitlines() if "kafka not reachable; waiting" in line]
-    assert len(waits) >= 2, stderr.decode()[-2000:]
+        process.wait(timeout=15)
+    waits = _waits(log)
+    assert len(waits) >= 2, log.read_text()[-2000:]
     assert '"attempt": 2' in waits[1]
+
+
+def _waits(log: Path) -> list[str]:
+    return [line for line in log.read_text(errors="replace").splitlines() if "kafka not reachable; waiting" in line]
