@@ -45,8 +45,8 @@ RESOLVERS = {
     "chargeback": ("chargeback_closed",),
 }
 # Relative weights of what the next input is.
-ACTIONS = {"pause": 10, "resume": 14, "stranger_pause": 1, "end": 0.4, "billing": 22, "time_entry": 25,
-           "resend": 5}
+ACTIONS = {"pause": 10, "resume": 14, "stranger_pause": 1, "end": 0.4, "billing": 20, "billing_then_openings": 1,
+           "time_entry": 25, "resend": 5}
 
 
 @dataclass(frozen=True)
@@ -143,9 +143,9 @@ class _Draw:
     def contract(self) -> ContractModel:
         return self.rng.choice(list(self.workload.contracts.values()))
 
-    def open(self) -> None:
+    def open(self, client: str | None = None) -> None:
         number = len(self.workload.contracts)
-        contract = ContractModel(f"chaos{self.seed}-contract-{number}", self.rng.choice(self.clients),
+        contract = ContractModel(f"chaos{self.seed}-contract-{number}", client or self.rng.choice(self.clients),
                                  f"chaos{self.seed}-freelancer-{number}",
                                  "hourly" if self.rng.random() < 0.85 else "fixed_price")
         fields = {"contract_id": contract.contract_id, "client_id": contract.client_id,
@@ -188,8 +188,16 @@ class _Draw:
             contract.refusals.append((command.id, "contract_ended"))
         contract.ended = True
 
-    def billing(self) -> None:
+    def billing_then_openings(self) -> None:
+        """A client's billing changes just as they open contracts: the two race in contract-state."""
         client = self.rng.choice(self.clients)
+        self.billing(client)
+        if len(self.workload.contracts) < 1.5 * self.target_contracts:
+            for _ in range(self.rng.randint(1, 2)):
+                self.open(client)
+
+    def billing(self, client: str | None = None) -> None:
+        client = client or self.rng.choice(self.clients)
         problems = self.workload.open_problems[client]
         if problems and self.rng.random() < 0.75:
             kind = self.rng.choice(RESOLVERS[self.rng.choice(sorted(problems))])
