@@ -120,8 +120,8 @@ class Chaos:
         self.faults: Counter = Counter()
         self.phases: dict[str, float] = {}
         self.restarts: set[asyncio.Task] = set()
-        self.self_exits: list[str] = []
-        self.stuck: list[str] = []
+        self.self_exits: list[tuple[str, str]] = []  # (instance, what happened)
+        self.stuck: list[tuple[str, str]] = []
 
     @property
     def all(self) -> list[Instance]:
@@ -201,8 +201,8 @@ class Chaos:
         while not stop.is_set():
             for instance in self.all:
                 if instance.exited_by_itself():
-                    self.self_exits.append(f"{instance.name} exited with {instance.process.returncode}: "
-                                           f"{last_line(instance.log)}")
+                    self.self_exits.append((instance.name, f"exited with {instance.process.returncode}: "
+                                                           f"{last_line(instance.log)}"))
                     self.faults["exited by itself"] += 1
                     instance.start()
             with contextlib.suppress(TimeoutError):
@@ -215,8 +215,8 @@ class Chaos:
             if not instance.alive():
                 instance.start()
         for instance in await unhealthy(self.all):  # alive but stuck: a finding; a fresh start lets the run go on
-            self.stuck.append(f"{instance.name} not healthy {READY_TIMEOUT:.0f} s after the last fault, "
-                              f"restarted; its log ended: {last_line(instance.log)}")
+            self.stuck.append((instance.name, f"not healthy {READY_TIMEOUT:.0f} s after the last fault, restarted; "
+                                              f"its log ended: {last_line(instance.log)}"))
             instance.kill()
             instance.start()
         await healthy(self.all)
@@ -267,10 +267,10 @@ async def _run(chaos: Chaos, workload: Workload) -> tuple[float | None, Findings
     for instance, rows in parked.items():
         if rows:
             findings.violate("nothing parked in an outbox", instance, f"{rows:.0f} rows Kafka would not take")
-    for exit_line in chaos.self_exits:
-        findings.violate("instances exit only when killed", exit_line.split(" ", 1)[0], exit_line)
-    for stuck in chaos.stuck:
-        findings.violate("instances recover from faults", stuck.split(" ", 1)[0], stuck)
+    for name, what in chaos.self_exits:
+        findings.violate("instances exit only when killed", name, what)
+    for name, stuck in chaos.stuck:
+        findings.violate("instances recover from faults", name, stuck)
     return drain_seconds, findings
 
 

@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -162,6 +163,9 @@ def last_line(log: Path) -> str:
     lines = log.read_text(errors="replace").strip().splitlines()
     if not lines:
         return "(empty log)"
+    for line in reversed(lines[-60:]):  # a traceback printed as it is ends with what was raised
+        if re.match(r"[\w.]+(Error|Exception|Exit)\b", line):
+            return line[:300]
     with contextlib.suppress(ValueError, AttributeError):
         return str(json.loads(lines[-1]).get("event", lines[-1])).splitlines()[0][:300]
     return lines[-1][:300]
