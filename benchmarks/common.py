@@ -1,6 +1,7 @@
 """What the benchmarks share: the broker, the services as processes, readers that note arrival
 times, scratch topics for baselines, and a bare aiokafka hop for a baseline of its own."""
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -9,6 +10,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -17,6 +19,7 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from shared.broker import OUTBOX_LINGER_MS
 from shared.metrics import group_lag
@@ -65,18 +68,24 @@ class Processes:
 def services(
     bootstrap: str, workdir: Path, packages: Sequence[str], env: dict[str, str] | None = None,
     runner: Callable[[str], list[str]] | None = None, groups: dict[str, str] | None = None,
+    instances: int = 1, database_url: Callable[[str], str] | None = None,
 ) -> Iterator[Processes]:
     """Start each service as its own process; SIGTERM on exit (SIGKILL after 30 s). `runner` gives
     another command line for a package (e.g. under a profiler); `groups` another name, hence consumer
-    group, for a package (`fresh_groups`), so a run neither inherits nor leaves the real groups' offsets."""
+    group, for a package (`fresh_groups`), so a run neither inherits nor leaves the real groups' offsets.
+    `instances` processes of each package share its group and its store, `database_url(service)` (one
+    that takes several writers, e.g. `postgres_stores`); the first is named after the package, the
+    others `<package>#2` ..."""
     started = Processes()
     try:
-        for package in packages:
+        for package, number in ((package, number) for number in range(1, instances + 1) for package in packages):
+            name = package if number == 1 else f"{package}#{number}"
             port = free_port()
+            store = database_url(package.replace("_", "-")) if database_url else f"sqlite:///{workdir / package}.db"
             environment = {
                 **os.environ,
                 "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                "DATABASE_URL": f"sqlite:///{workdir / package}.db",
+                "DATABASE_URL": store,
                 "HTTP_PORT": str(port),
                 "LOG_FORMAT": "json",
                 "LOG_LEVEL": "WARNING",
@@ -84,9 +93,9 @@ def services(
                 **({"SERVICE_NAME": groups[package]} if groups and package in groups else {}),
                 **(env or {}),
             }
-            log = (workdir / f"{package}.log").open("wb")
-            started.ports[package] = port
-            started.running[package] = subprocess.Popen(
+            log = (workdir / f"{name.replace('#', '-')}.log").open("wb")
+            started.ports[name] = port
+            started.running[name] = subprocess.Popen(
                 runner(package) if runner else [sys.executable, "-m", f"services.{package}"],
                 cwd=REPO, env=environment, stdout=log, stderr=log, preexec_fn=die_with_parent(),
             )
@@ -183,6 +192,61 @@ async def caught_up(bootstrap: str, group: str, topics: list[str], timeout: floa
         if time.perf_counter() > deadline:
             raise TimeoutError(f"{group} still behind on {topics} after {timeout}s")
         await asyncio.sleep(0.2)
+
+
+async def groups_settled(bootstrap: str, groups: Sequence[str], members: int, timeout: float = READY_TIMEOUT) -> None:
+    """Wait until each group is Stable with `members` members: a rebalance later would stall the run."""
+    deadline = time.perf_counter() + timeout
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        while True:
+            described = []
+            with contextlib.suppress(KafkaError):  # a coordinator still loading the group: ask again
+                for group_id in groups:
+                    (response,) = await admin.describe_consumer_groups([group_id])
+                    described.extend(response.groups)
+            # (error_code, group_id, state, protocol_type, protocol, members, ...)
+            if len(described) == len(groups) and all(g[2] == "Stable" and len(g[5]) == members for g in described):
+                return
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"groups not Stable with {members} members within {timeout}s: "
+                                   f"{[(group[1], group[2], len(group[5])) for group in described]}")
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
+@contextlib.contextmanager
+def postgres_stores(instances: int) -> Iterator[Callable[[str], str]]:
+    """Per service, its database on a throwaway PostgreSQL cluster (or TEST_POSTGRES_URL's server)."""
+    from benchmarks.chaos_cluster import databases  # it imports this module
+
+    with tempfile.TemporaryDirectory(prefix="bench-pg-") as folder:
+        with databases("postgres", instances, Path(folder)) as database_url:
+            yield database_url
+
+
+def add_instance_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--instances", type=int, default=1,
+                        help="processes of each service, in its consumer group, on PostgreSQL when > 1 (default 1)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="the stores on a throwaway PostgreSQL even with one instance (like with like)")
+
+
+@contextlib.contextmanager
+def stores(options: argparse.Namespace) -> Iterator[Callable[[str], str] | None]:
+    """The services' DATABASE_URL per service from --instances/--postgres; None: each its own SQLite file."""
+    if options.instances == 1 and not options.postgres:
+        yield None
+        return
+    with postgres_stores(options.instances) as database_url:
+        yield database_url
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages, to print beside a figure (the CPU is shared)."""
+    return "load average " + ", ".join(f"{figure:.2f}" for figure in os.getloadavg())
 
 
 class Reader:

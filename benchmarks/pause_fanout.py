@@ -1,10 +1,11 @@
 """Benchmark (not a test): how fast one failed payment pauses every open contract of a client.
 
-    python -m benchmarks.pause_fanout [--contracts 1000] [--runs 3]
+    python -m benchmarks.pause_fanout [--contracts 1000] [--runs 3] [--instances N] [--postgres]
 
 billing-monitor and contract-state run as their own processes (`python -m services.<pkg>`), on
 fresh temporary databases, on the broker named by KAFKA_BOOTSTRAP_SERVERS or else on a LocalKafka
-this script starts. For each run a new client gets N open contracts (all `contract.opened` read
+this script starts. `--instances N` runs N processes of each in its consumer group, their stores on
+a throwaway PostgreSQL (one database per service); `--postgres` puts one instance there too. For each run a new client gets N open contracts (all `contract.opened` read
 back first); then one `billing.payment_failed` is published, and the figure is the time from
 publishing it to reading the last of the N `contract.paused` on contracts.events.
 
@@ -31,7 +32,18 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 
-from benchmarks.common import Reader, broker, fresh_groups, producing, services, wait_healthy
+from benchmarks.common import (
+    Reader,
+    add_instance_options,
+    broker,
+    fresh_groups,
+    groups_settled,
+    load_average,
+    producing,
+    services,
+    stores,
+    wait_healthy,
+)
 from shared.events.billing import PaymentFailed, PaymentFailedData
 from shared.events.contracts import OpenContract, OpenContractData
 from shared.events.envelope import Envelope
@@ -120,12 +132,15 @@ async def scratch_topic(bootstrap: str) -> AsyncIterator[Topic]:
             await admin.close()
 
 
-async def benchmark(bootstrap: str, contracts: int, runs: int) -> list[RunFigures]:
+async def benchmark(bootstrap: str, contracts: int, runs: int, instances: int = 1,
+                    database_url: Callable[[str], str] | None = None) -> list[RunFigures]:
     await ensure_topics(bootstrap)
     groups = await fresh_groups(bootstrap, SERVICES)
     with tempfile.TemporaryDirectory(prefix="pause-fanout-") as workdir, \
-            services(bootstrap, Path(workdir), SERVICES, groups=groups) as running:
+            services(bootstrap, Path(workdir), SERVICES, groups=groups, instances=instances,
+                     database_url=database_url) as running:
         await wait_healthy(running.ports, running.running)
+        await groups_settled(bootstrap, list(groups.values()), instances)
         async with scratch_topic(bootstrap) as baseline_topic, producing(bootstrap) as producer:
             async with (
                 Reader.opened(bootstrap, CONTRACT_EVENTS.name) as events,
@@ -160,17 +175,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contracts", type=int, default=1000, help="open contracts of the client (default 1000)")
     parser.add_argument("--runs", type=int, default=3, help="measurements, each with a new client (default 3)")
+    add_instance_options(parser)
     options = parser.parse_args()
-    with broker() as bootstrap:
-        print(f"broker {bootstrap}; {options.contracts} contracts per client; {options.runs} runs", flush=True)
-        figures = asyncio.run(benchmark(bootstrap, options.contracts, options.runs))
+    with broker() as bootstrap, stores(options) as database_url:
+        print(f"broker {bootstrap}; {options.contracts} contracts per client; {options.runs} runs; "
+              f"{options.instances} instance(s) of each service on {'PostgreSQL' if database_url else 'SQLite'}",
+              flush=True)
+        figures = asyncio.run(benchmark(bootstrap, options.contracts, options.runs, options.instances, database_url))
     last = statistics.median(f.last_paused_seconds for f in figures)
     baseline = statistics.median(f.baseline_seconds for f in figures)
     print(
         f"median: {options.contracts} contracts paused in {last:.3f} s "
         f"({options.contracts / last:,.0f} contracts/s, {last / options.contracts * 1000:.2f} ms per contract); "
         f"baseline {baseline:.3f} s ({options.contracts / baseline:,.0f} msg/s); "
-        f"the services add {last - baseline:.3f} s; ratio {last / baseline:.2f} (issue 11: 10,000 contracts in <= 1.5 s)"
+        f"the services add {last - baseline:.3f} s; ratio {last / baseline:.2f} (issue 11: 10,000 contracts in <= 1.5 s); {load_average()}"
     )
 
 

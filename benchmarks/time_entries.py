@@ -1,6 +1,7 @@
 """Throughput of time-tracking's Kafka path beside a bare aiokafka consume-then-produce loop.
 
     python -m benchmarks.time_entries [--entries 50000] [--contracts 1000] [--profile FILE.html]
+                                      [--instances N] [--postgres]
 
 Uses the broker named by KAFKA_BOOTSTRAP_SERVERS, or starts a local one. Both runs read a backlog
 of the same size, already on the broker, from topics of the same partition count, and are timed
@@ -14,16 +15,22 @@ using (the suite's own `time-tracking` group would later have to judge every ben
 - service: one time-tracking process (in this process) on the registry's topics, under a fresh
   consumer group whose offsets start at the end of its input topics, so only this run's
   submissions count; verdicts are counted as the outbox relay gets Kafka's acknowledgements.
+- service with `--instances N` (or `--postgres`): N time-tracking processes (`python -m
+  services.time_tracking`) in one fresh group, their store one database on a throwaway PostgreSQL.
+  Once they have learnt the contracts and the group is Stable with N members, the backlog is
+  produced while they run: timed from its first send until the last verdict is read back on
+  time.entries (so the figure includes the slower of producing and judging).
 """
 
 import argparse
 import asyncio
 import contextlib
-import os
+import json
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,7 +40,20 @@ from sqlalchemy import func, select
 
 from services.time_tracking import store
 from services.time_tracking.app import Settings, build
-from benchmarks.common import commit_at_end, serving
+from benchmarks.common import (
+    Reader,
+    add_instance_options,
+    broker,
+    caught_up,
+    commit_at_end,
+    fresh_groups,
+    groups_settled,
+    load_average,
+    serving,
+    services,
+    stores,
+    wait_healthy,
+)
 from shared.broker import OUTBOX_LINGER_MS
 from shared.events.contracts import ContractOpened, ContractSnapshot
 from shared.events.time_entries import TimeEntrySubmitted, TimeEntrySubmittedData
@@ -42,6 +62,7 @@ from shared.service import Service
 from shared.topics import (
     CONTRACT_EVENTS,
     DEFAULT_PARTITIONS,
+    TIME_ENTRIES,
     TIME_ENTRIES_SUBMITTED,
     Topic,
     ensure_topics,
@@ -142,10 +163,37 @@ async def service_path(bootstrap: str, contracts: int, keyed: list[tuple[bytes, 
             await asyncio.sleep(0.005)
         elapsed = time.perf_counter() - began
         recorded = await verdicts(service)
+    check_verdicts(recorded, entries)
+    return entries / elapsed
+
+
+def check_verdicts(recorded: dict[str | None, int], entries: int) -> None:
+    """One entry in twenty is by a stranger to the contract (`submissions`); the rest are accepted."""
     expected = {None: entries - len(range(0, entries, 20)), "not_contract_freelancer": len(range(0, entries, 20))}
     if recorded != expected:
         raise AssertionError(f"the service recorded {recorded}, not {expected}")
-    return entries / elapsed
+
+
+async def instances_path(bootstrap: str, contracts: int, keyed: list[tuple[bytes, bytes]], instances: int,
+                         database_url: Callable[[str], str]) -> float:
+    """Entries per second through `instances` time-tracking processes sharing a group and a store."""
+    groups = await fresh_groups(bootstrap, ["time_tracking"])
+    opened = contract_events(contracts, START)
+    ours = {key for key, _ in keyed}
+    with tempfile.TemporaryDirectory(prefix="time-entries-") as workdir, \
+            services(bootstrap, Path(workdir), ["time_tracking"], groups=groups, instances=instances,
+                     database_url=database_url) as running:
+        await wait_healthy(running.ports, running.running)
+        await produce(bootstrap, CONTRACT_EVENTS.name, [(e.data.contract_id.encode(), e.to_json()) for e in opened])
+        await caught_up(bootstrap, groups["time_tracking"], [CONTRACT_EVENTS.name])
+        await groups_settled(bootstrap, list(groups.values()), instances)
+        async with Reader.opened(bootstrap, TIME_ENTRIES.name) as verdicts_read:
+            began = time.perf_counter()
+            await produce(bootstrap, TIME_ENTRIES_SUBMITTED.name, keyed)
+            read = await verdicts_read.until(lambda record: record.key in ours, len(keyed))
+    elapsed = max(arrived for arrived, _ in read) - began
+    check_verdicts(Counter(json.loads(record.value)["data"].get("reason") for _, record in read), len(keyed))
+    return len(keyed) / elapsed
 
 
 async def verdicts(service: Service) -> dict[str | None, int]:
@@ -188,18 +236,24 @@ async def delete_topics(bootstrap: str, names: list[str]) -> None:
         await admin.close()
 
 
-async def main(bootstrap: str, entries: int, contracts: int, profile: Path | None) -> None:
+async def main(bootstrap: str, entries: int, contracts: int, profile: Path | None, instances: int = 1,
+               database_url: Callable[[str], str] | None = None) -> None:
+    """`database_url` (per service) runs `instances` processes on it; None: one in this process on SQLite."""
     await ensure_topics(bootstrap)
     values = submissions(entries, contracts, START)
     keyed = [(f"bench-{run_id}-{n % contracts}".encode(), value) for n, value in enumerate(values)]
     bare = await baseline(bootstrap, keyed)
-    with tempfile.TemporaryDirectory() as scratch:
-        ours = await service_path(bootstrap, contracts, keyed, Path(scratch) / "time-tracking.db", profile)
-    print(f"entries:               {entries} over {contracts} contracts, {DEFAULT_PARTITIONS} partitions "
-          f"(verdict counts checked in the service's store)")
+    if database_url:
+        ours = await instances_path(bootstrap, contracts, keyed, instances, database_url)
+        how = f"{instances} time-tracking process(es) on PostgreSQL, verdict counts checked on time.entries"
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            ours = await service_path(bootstrap, contracts, keyed, Path(scratch) / "time-tracking.db", profile)
+        how = "one time-tracking in this process on SQLite, verdict counts checked in its store"
+    print(f"entries:               {entries} over {contracts} contracts, {DEFAULT_PARTITIONS} partitions ({how})")
     print(f"baseline (aiokafka):   {bare:10,.0f} entries/s")
     print(f"time-tracking:         {ours:10,.0f} entries/s")
-    print(f"ratio service/baseline: {ours / bare:.3f}")
+    print(f"ratio service/baseline: {ours / bare:.3f}; {load_average()}")
 
 
 def cli() -> None:
@@ -208,16 +262,12 @@ def cli() -> None:
     parser.add_argument("--contracts", type=int, default=1_000)
     parser.add_argument("--profile", type=Path, help="write a pyinstrument profile of the service run here")
     parser.add_argument("--log-level", default="WARNING", help="the service's log level (INFO logs every verdict)")
+    add_instance_options(parser)
     options = parser.parse_args()
     configure_logging("time-tracking", options.log_level, "json")
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
-    if bootstrap:
-        asyncio.run(main(bootstrap, options.entries, options.contracts, options.profile))
-        return
-    from ops.kafka_local import LocalKafka
-
-    with LocalKafka() as kafka:
-        asyncio.run(main(kafka.bootstrap_servers, options.entries, options.contracts, options.profile))
+    with broker() as bootstrap, stores(options) as database_url:
+        asyncio.run(main(bootstrap, options.entries, options.contracts, options.profile, options.instances,
+                         database_url))
 
 
 if __name__ == "__main__":
