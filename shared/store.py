@@ -99,14 +99,12 @@ class Transaction:
         if not wanted:
             return set()
         received_at = datetime.now(UTC)
-        statement = (
-            insert_ignoring_duplicates(self.connection, inbox)
-            # Sorted: two instances taking overlapping redeliveries wait on each other's rows in one order.
-            .values([{"topic": topic.name, "event_id": event_id, "received_at": received_at}
-                     for event_id in sorted(wanted)])
-            .returning(inbox.c.event_id)
-        )
-        return set((await self.connection.execute(statement)).scalars())
+        # One statement, its rows as parameters (not literal VALUES, which SQLAlchemy would compile
+        # anew for every batch size); sorted: two instances taking overlapping redeliveries wait on
+        # each other's rows in one order.
+        statement = insert_ignoring_duplicates(self.connection, inbox).returning(inbox.c.event_id)
+        rows = [{"topic": topic.name, "event_id": event_id, "received_at": received_at} for event_id in sorted(wanted)]
+        return set((await self.connection.execute(statement, rows)).scalars())
 
     async def lock(self, kind: str, *ids: str) -> None:
         """Hold `ids` of `kind` (e.g. contracts) until this transaction ends: another instance's

@@ -326,8 +326,8 @@ async def add_notifications(connection: AsyncConnection, events: Sequence[Notifi
         }
         for event in events
     ]
-    statement = insert_ignoring_duplicates(connection, notifications).values(rows).returning(notifications.c.notification_id)
-    return set((await connection.execute(statement)).scalars())
+    statement = insert_ignoring_duplicates(connection, notifications).returning(notifications.c.notification_id)
+    return set((await connection.execute(statement, rows)).scalars())
 
 
 async def inbox_of(connection: AsyncConnection, recipient_id: str, limit: int) -> tuple[list[dict[str, Any]], int]:
