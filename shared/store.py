@@ -123,15 +123,7 @@ class Transaction:
 
     async def emit(self, topic: Topic, event: Envelope) -> None:
         """Queue an event for publication once this transaction commits. Re-emitting an id is a no-op."""
-        statement = insert_ignoring_duplicates(self.connection, outbox).values(
-            event_id=event.id,
-            topic=topic.name,
-            key=str(getattr(event.data, topic.key)),
-            type=event.type,
-            payload=event.to_json(),
-            created_at=datetime.now(UTC),
-        )
-        self.emitted += (await self.connection.execute(statement)).rowcount
+        await self.emit_all(topic, [event])
 
     async def emit_all(self, topic: Topic, events: Sequence[Envelope]) -> None:
         """`emit` for many events in one executemany round trip (a fan-out of thousands), in order."""
