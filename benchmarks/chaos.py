@@ -148,7 +148,8 @@ class Chaos:
     async def publish(self, inputs: list[Input]) -> None:
         """Every input in order at the rate asked; the broker is restarted at even intervals (inputs wait for it)."""
         started = time.monotonic()
-        restarts = {len(inputs) * (n + 1) // (self.options.broker_restarts + 1) for n in range(self.options.broker_restarts)}
+        every = len(inputs) / (self.options.broker_restarts + 1)
+        restarts = {int(every * (n + 1)) for n in range(self.options.broker_restarts)}
         bootstrap = self.kafka.bootstrap_servers
         pending: list[asyncio.Future] = []
         async with producing(bootstrap) as producer:
@@ -246,24 +247,28 @@ async def _run(chaos: Chaos, workload: Workload) -> tuple[float | None, Findings
     await ensure_topics(chaos.kafka.bootstrap_servers)
     await chaos.start()
     chaos.phases["start"] = time.monotonic() - began
-    stop = asyncio.Event()
-    watcher = asyncio.create_task(chaos.watch(stop))
+    stop, settled = asyncio.Event(), asyncio.Event()
+    watcher = asyncio.create_task(chaos.watch(settled))  # through the drain: an exit then is a finding too
     faults = asyncio.create_task(chaos.inject_faults(stop))
     try:
         await chaos.publish(workload.inputs)
+        last_input = time.monotonic()
+        chaos.phases["inputs and faults"] = last_input - began - chaos.phases["start"]
+        stop.set()
+        await faults
+        await chaos.recover()
+        drain_seconds, parked = await chaos.until_drained(since=last_input)
     finally:
         stop.set()
+        settled.set()
         await asyncio.gather(faults, watcher)
-    last_input = time.monotonic()
-    chaos.phases["inputs and faults"] = last_input - began - chaos.phases["start"]
-    await chaos.recover()
-    drain_seconds, parked = await chaos.until_drained(since=last_input)
     checking = time.monotonic()
     findings = check(workload, await read_outputs(chaos.kafka.bootstrap_servers))
     chaos.phases["drain"] = checking - last_input
     chaos.phases["read and check"] = time.monotonic() - checking
     if drain_seconds is None:
-        findings.violate("the system drains", "all", f"lag or outbox backlog left after {chaos.options.drain_timeout:.0f} s")
+        findings.violate("the system drains", "all",
+                         f"lag or outbox backlog left after {chaos.options.drain_timeout:.0f} s")
     for instance, rows in parked.items():
         if rows:
             findings.violate("nothing parked in an outbox", instance, f"{rows:.0f} rows Kafka would not take")

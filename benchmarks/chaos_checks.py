@@ -200,7 +200,7 @@ def check_entries(workload: Workload, records: list[Record], histories: dict[str
             findings.checked[f"entries {verdict['type'].removeprefix('time_entry.')}"] += 1
         if len(given) != 1:
             findings.violate("one verdict per entry", entry_id,
-                             f"{len(given)} verdicts" + (f": {[(v['type'], v.get('reason')) for v in given]}" if given else ""))
+                             f"{len(given)} verdicts: {[(v['type'], v.get('reason')) for v in given]}")
         if revoked[entry_id] > 1:
             findings.violate("revoked at most once", entry_id, f"{revoked[entry_id]} revocations")
         if revoked[entry_id] and not any(v["type"] == "time_entry.accepted" for v in given):
@@ -241,7 +241,9 @@ def _cause(record: Record | None, event_id: str | None) -> tuple:
         return ("event", event_id)
     data, kind = record.data, record.event["type"]
     if record.topic == CONTRACT_EVENTS.name:
-        return ("refusal", data.get("command_id")) if kind == REFUSED else ("contract", data.get("contract_id"), data.get("version"))
+        if kind == REFUSED:
+            return ("refusal", data.get("command_id"))
+        return ("contract", data.get("contract_id"), data.get("version"))
     if record.topic == BILLING_PROBLEMS.name:
         return (kind, data.get("client_id"), data.get("kind"), data.get("opened_at") or data.get("resolved_at"))
     return (kind, data.get("entry_id"))
