@@ -341,6 +341,7 @@ class LocalKafka:
         self.workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file = None
+        self._halted: list[str] | None = None  # the command line of a broker halted for `resume`
 
     @property
     def bootstrap_servers(self) -> str:
@@ -555,13 +556,21 @@ class LocalKafka:
     def restart(self) -> None:
         """Stop the broker (SIGTERM: a controlled shutdown) and start it again on the same ports and
         data, as a broker restart looks to its clients (benchmarks.chaos). From the starting thread."""
+        self.halt()
+        self.resume()
+
+    def halt(self) -> None:
+        """Stop the broker's process, keeping its ports and data for `resume`."""
         if self._process is None or self.workdir is None:
             raise KafkaLocalError("LocalKafka is not started")
-        command = self._process.args
+        self._halted = self._process.args
         _stop_process(self._process, STOP_TIMEOUT_SECONDS)
+
+    def resume(self) -> None:
+        """Start the halted broker again, from the starting thread; returns once it answers."""
         with _live_lock:
             self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
+                self._halted, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT,
                 cwd=self.workdir, start_new_session=True, preexec_fn=die_with_parent(),
             )
         self._wait_until_ready()

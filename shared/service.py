@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 from aiokafka.structs import TopicPartition
 from prometheus_client import CONTENT_TYPE_LATEST
 from faststream.kafka import KafkaBroker
@@ -93,9 +94,7 @@ class Service:
         await wait_for_kafka(self.settings)
         await self.store.open([intake.topic for intake in self.intakes])
         self.subscribe()
-        await self.broker.start()
-        self._outbox_producer = make_outbox_producer(self.settings)
-        await self._outbox_producer.start()
+        await self._connect_to_kafka()
         self.relay.start()
         self._background_tasks = [asyncio.create_task(_logged(work), name=_name(work)) for work in self.background]
         if http:
@@ -103,6 +102,27 @@ class Service:
             await self._http.start()
         log.info("service started", kafka=self.settings.kafka_bootstrap_servers,
                  http=f"{self.settings.http_host}:{self.settings.http_port}")
+
+    async def _connect_to_kafka(self) -> None:
+        """Start the consumers, the dead-letter producer and the outbox producer. A broker that went
+        away since it last answered (restarting, say) is waited for again: a service started at that
+        moment would otherwise exit."""
+        while True:
+            try:
+                await self.broker.start()
+                self._outbox_producer = make_outbox_producer(self.settings)
+                await self._outbox_producer.start()
+                return
+            except KafkaConnectionError as error:
+                log.warning("kafka went away while we connected; waiting for it again", error=str(error))
+                await self._disconnect_from_kafka()
+                await wait_for_kafka(self.settings)
+
+    async def _disconnect_from_kafka(self) -> None:
+        if self._outbox_producer:
+            await self._outbox_producer.stop()
+            self._outbox_producer = None
+        await self.broker.stop()
 
     async def stop(self) -> None:
         """Stop taking input, publish what is committed, then let go of Kafka and the store."""
