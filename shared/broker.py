@@ -16,10 +16,12 @@ from aiokafka.errors import (
 )
 from faststream.kafka import KafkaBroker
 
+from shared import rebootstrap
 from shared.logs import get_logger
 from shared.settings import BaseServiceSettings
 
 log = get_logger(__name__)
+rebootstrap.install()
 
 
 def make_broker(settings: BaseServiceSettings, **options: object) -> KafkaBroker:
