@@ -24,11 +24,11 @@ def _knows_nobody(client: AIOKafkaClient) -> bool:
 
 def install() -> None:
     """Patch aiokafka's metadata update once; refuse loudly if its internals are not the ones this was written for."""
+    if not all(hasattr(AIOKafkaClient, name) for name in ("bootstrap", "_metadata_update")):
+        raise RuntimeError("aiokafka's client changed: review shared/rebootstrap.py for this aiokafka version")
     update = AIOKafkaClient._metadata_update
     if getattr(update, "rebootstraps", False):
         return
-    if not hasattr(AIOKafkaClient, "bootstrap") or not hasattr(AIOKafkaClient, "get_random_node"):
-        raise RuntimeError("aiokafka's client changed: review shared/rebootstrap.py for this aiokafka version")
 
     async def _metadata_update(self: AIOKafkaClient, cluster_metadata, topics):  # noqa: ANN001, ANN202 - aiokafka's own
         if _knows_nobody(self):
