@@ -4,6 +4,7 @@ HTTP answers (same rules and store as the Kafka path; a verdict is also publishe
   POST /time-entries   201 accepted, 409 rejected, 422 malformed. Resubmitting an entry_id answers its
                        first verdict again: 200 if it was accepted (nothing new was created), 409 if rejected.
                        Only a freelancer, only as themselves (freelancer_id is the token's sub, else 403).
+                       Requests that arrive together are judged together in one transaction (submissions.py).
   GET /contracts/{contract_id}/time-entries   every entry recorded for the contract, accepted and
                        rejected, latest work first; payment_protection is `revoked` once revoked. For the
                        contract's client and freelancer (as `contracts.events` named them) and support;
@@ -18,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 
 from services.time_tracking import handlers, store
 from services.time_tracking.domain import RecordedEntry
+from services.time_tracking.submissions import SubmissionDesk
 from shared.auth import Caller, caller, refuse
 from shared.events.contracts import CONTRACT_EVENT
 from shared.events.envelope import DERIVED_ID_NAMESPACE
@@ -46,14 +48,13 @@ def build(settings: Settings) -> Service:
                     apply_batch=handlers.on_time_entries_submitted)
     service.produces(TIME_ENTRIES, TimeEntryEvent,
                      "Verdicts on submitted time and revoked payment protection; keyed by contract_id.")
+    desk = SubmissionDesk(service.store, committed=service.relay.wake)
 
     async def submit_time_entry(request: Request) -> Response:
         data: TimeEntrySubmittedData = await json_body(request, TimeEntrySubmittedData)
         if data.freelancer_id != caller(request).subject:
             raise refuse(403, "a freelancer submits time only as themselves")
-        async with service.store.transaction() as tx:
-            recording = await handlers.submit(tx, _as_submission(data))
-        service.relay.wake()
+        recording = await desk.submit(_as_submission(data))
         entry = recording.entry
         if not entry.accepted:
             return JSONResponse({"status": "rejected", "entry_id": entry.entry_id, "reason": entry.rejection}, 409)

@@ -1,6 +1,7 @@
 """time-tracking's HTTP API for tracker apps: the same rules, the same store and the same published
 verdicts as the Kafka path."""
 
+import asyncio
 from datetime import UTC, datetime
 
 from services.time_tracking.app import Settings, build
@@ -101,6 +102,33 @@ async def test_resubmitting_over_http_answers_the_first_verdict_and_publishes_no
     assert refused_first.json() == refused_again.json()
     published = verdicts.events(about(contract.contract_id))
     assert sorted(e["type"] for e in published) == ["time_entry.accepted", "time_entry.rejected"]
+
+
+async def test_requests_sent_together_answer_as_if_sent_one_after_another(settings_for):
+    contract = Contract()
+    accepted, refused = contract.submission_data(1, 2), contract.submission_data(1, 2, freelancer_id="fl-other")
+    others = [contract.submission_data(3, 4) for _ in range(30)]
+    together = [accepted, refused, *others, accepted, refused]  # judged in one group or a few
+    async with running(build(settings_for(Settings))) as service:
+        bootstrap = service.settings.kafka_bootstrap_servers
+        async with TopicReader.opened(bootstrap, TIME_ENTRIES) as verdicts, http_client(service) as http:
+            await publish(bootstrap, CONTRACT_EVENTS, [contract.version(1, "active", 0)])
+            await until_known(service, contract.contract_id, 1)
+            answers = await asyncio.gather(*(
+                http.post("/time-entries", json=as_json(data), headers=as_freelancer(data)) for data in together
+            ))
+            await verdicts.wait_for(about(contract.contract_id), count=32)
+            await verdicts.settle(1)
+    by_entry: dict[str, list] = {}
+    for data, answer in zip(together, answers, strict=True):
+        by_entry.setdefault(data.entry_id, []).append(answer)
+    assert sorted(answer.status_code for answer in by_entry[accepted.entry_id]) == [200, 201]
+    assert [answer.status_code for answer in by_entry[refused.entry_id]] == [409, 409]
+    for twice in (by_entry[accepted.entry_id], by_entry[refused.entry_id]):
+        assert twice[0].json() == twice[1].json()
+    assert all(answer.status_code == 201 for data in others for answer in by_entry[data.entry_id])
+    published = verdicts.events(about(contract.contract_id))
+    assert len(published) == 32 and len({event["data"]["entry_id"] for event in published}) == 32
 
 
 async def test_malformed_requests_get_a_readable_422(settings_for):
