@@ -28,7 +28,6 @@ from shared.events.decoding import InvalidEvent, decode
 from shared.events.envelope import Envelope
 from shared.logs import bound_to_event, get_logger
 from shared.metrics import Metrics
-from shared.relay import OutboxRelay
 from shared.store import Store, Transaction
 from shared.topics import Topic
 from shared.unparsable import UnparsableRecord, install
@@ -59,7 +58,6 @@ class EventIntake:
         apply: Apply,
         *,
         store: Store,
-        relay: OutboxRelay,
         dead_letters: DeadLetters,
         metrics: Metrics,
         apply_batch: ApplyBatch | None = None,
@@ -70,7 +68,6 @@ class EventIntake:
         self._apply = apply
         self._apply_batch = apply_batch
         self._store = store
-        self._relay = relay
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._max_future = max_future
@@ -80,19 +77,15 @@ class EventIntake:
     async def take(self, records: Sequence[ConsumerRecord]) -> None:
         readable = [pair async for pair in self._readable(records)]
         try:
-            async with self._store.transaction() as tx:
+            async with self._store.transaction() as tx:  # its outbox rows go to the relay as it commits
                 await self._apply_all_once(tx, [event for _, event in readable])
-                emitted = tx.emitted
         except Exception as error:
             if transient(error):
                 await asyncio.sleep(1)  # let the store recover before Kafka redelivers the batch
                 raise
             log.warning("batch failed; applying its events one by one", exc_info=True, size=len(readable))
-            emitted = 0
             for record, event in readable:
-                emitted += await self._apply_alone(record, event)
-        if emitted:
-            self._relay.wake()
+                await self._apply_alone(record, event)
 
     async def _readable(self, records: Sequence[ConsumerRecord]):  # noqa: ANN202 - async generator of pairs
         for record in records:
@@ -170,13 +163,13 @@ class EventIntake:
             self._metrics.consumed.labels(self.topic.name, event.type).inc()
         self.applied += len(new)
 
-    async def _apply_alone(self, record: ConsumerRecord, event: Envelope) -> int:
+    async def _apply_alone(self, record: ConsumerRecord, event: Envelope) -> None:
         """Retry one event in its own transaction; dead-letter it if the handler keeps failing."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self._store.transaction() as tx:
                     await self._apply_once(tx, event)
-                    return tx.emitted
+                    return
             except Exception as error:
                 if transient(error):
                     await asyncio.sleep(1)
@@ -184,9 +177,8 @@ class EventIntake:
                 if attempt == ATTEMPTS:
                     with bound_to_event(event):
                         await self._dead_letters.send(record, "handler_error", f"{type(error).__name__}: {error}")
-                    return 0
+                    return
                 await asyncio.sleep(0.05 * 2**attempt)
-        return 0
 
 
 def transient(error: BaseException) -> bool:

@@ -53,8 +53,6 @@ def configure_logging(service: str, level: str = "INFO", fmt: Literal["json", "c
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiokafka").setLevel(max(logging.getLevelName(level), logging.WARNING))
-    # aiosqlite logs every statement with its parameters at DEBUG: event payloads, private text included.
-    logging.getLogger("aiosqlite").setLevel(max(logging.getLevelName(level), logging.INFO))
 
 
 def _add_service(service: str) -> structlog.typing.Processor:

@@ -5,9 +5,17 @@ out, with the same event id, when the service starts again. A row Kafka can neve
 than the broker accepts) is parked, so it cannot hold up the rows behind it; a refusal Kafka may
 lift (no write permission on the topic, the broker away) keeps the rows and retries with backoff.
 With several instances on one PostgreSQL store, their relays take turns (`Store.relay_turn`).
+
+A store with one writer (SQLite) hands the relay each transaction's rows as it commits: once the
+relay has published every older row, it sends those straight away instead of reading them back,
+and marks them sent in one statement every `MARK_EVERY` seconds instead of one transaction per
+batch. A crash before the mark publishes those rows again at the next start, with the same ids,
+which every consumer's inbox skips; order per key is kept. Every `POLL_SECONDS`, and after any
+failure, the relay reads the store again (rows an operator unparked meanwhile, say).
 """
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka.errors import (
@@ -27,6 +35,8 @@ log = get_logger(__name__)
 Send = Callable[[str, bytes, bytes], Awaitable[asyncio.Future]]
 
 POLL_SECONDS = 1.0  # also publishes rows committed by a previous run or another writer
+MARK_EVERY = 0.2  # seconds a published row may wait to be marked sent (one store's only writer)
+MARKS_PER_STATEMENT = 5000  # SQLite takes at most 32,766 parameters in one statement
 MAX_BACKOFF_SECONDS = 60.0
 NEVER_PUBLISHABLE = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidTopicError)
 
@@ -42,9 +52,19 @@ class OutboxRelay:
         self._stopping = False
         self._refused_topics: set[str] = set()
         self.published = 0
+        self._handed: list[Unsent] = []  # committed rows the store handed over, in commit order
+        self._caught_up = False  # every row older than the handed ones is published: send those as they are
+        self._unmarked: list[int] = []  # published from `_handed`, not yet marked sent
+        self._mark_due = 0.0
+        store.when_committed(self._committed)
 
     def wake(self) -> None:
-        """Called after every commit that emitted something."""
+        """Look at the store now rather than at the next poll."""
+        self._wakeup.set()
+
+    def _committed(self, rows: list[Unsent]) -> None:
+        if self._store.single_writer:
+            self._handed += rows
         self._wakeup.set()
 
     def start(self) -> None:
@@ -65,29 +85,60 @@ class OutboxRelay:
             log.warning("outbox rows left unsent at stop; they go out on the next start", error=_said(error))
 
     async def drain(self) -> int:
-        """Publish every unsent row; returns how many were published. Raises the first refusal
-        worth retrying, after marking what did go out."""
+        """Publish every unsent row the store holds and mark it sent; returns how many were
+        published. Raises the first refusal worth retrying, after marking what did go out."""
+        self._caught_up = False
+        await self._mark()  # rows published from memory must not be read back as unsent
         total = 0
         while True:
+            self._handed.clear()  # committed before this read, so the read sees them
             async with self._store.relay_turn() as turn:  # another instance's relay waits meanwhile
                 rows = await turn.unsent(self._batch_size)
                 if not rows:
+                    self._caught_up = self._store.single_writer
                     return total
                 errors = await self._publish(rows)
                 sent = [row for row, error in zip(rows, errors, strict=True) if error is None]
                 if sent:
                     await turn.mark_sent([row.seq for row in sent])
-                for row, error in zip(rows, errors, strict=True):
-                    if isinstance(error, NEVER_PUBLISHABLE):
-                        await self._park(turn, row, error)
-            for row in sent:
-                self._metrics.published.labels(row.topic, row.type).inc()
-                self._refused_topics.discard(row.topic)
-            total += len(sent)
-            self.published += len(sent)
-            retry = next((e for e in errors if e is not None and not isinstance(e, NEVER_PUBLISHABLE)), None)
-            if retry is not None:
-                raise retry
+                await self._park_never_publishable(turn, rows, errors)
+            total += self._count_published(sent)
+            _raise_retryable(errors)
+
+    async def _publish_handed(self) -> None:
+        """Send the rows handed over since the last turn; their marks wait for `_mark`."""
+        while self._handed:
+            rows, self._handed = self._handed[: self._batch_size], self._handed[self._batch_size :]
+            errors = await self._publish(rows)
+            sent = [row for row, error in zip(rows, errors, strict=True) if error is None]
+            if sent and not self._unmarked:
+                self._mark_due = time.monotonic() + MARK_EVERY
+            self._unmarked += [row.seq for row in sent]
+            self._count_published(sent)
+            await self._park_never_publishable(RelayTurn(self._store), rows, errors)
+            if any(_retryable(error) for error in errors):
+                self._caught_up = False  # the rest stays in the store, read back once Kafka takes rows again
+                self._handed.clear()
+                _raise_retryable(errors)
+
+    async def _mark(self) -> None:
+        while self._unmarked:
+            seqs = self._unmarked[:MARKS_PER_STATEMENT]
+            await self._store.mark_sent(seqs)
+            del self._unmarked[: len(seqs)]
+
+    def _count_published(self, sent: list[Unsent]) -> int:
+        for row in sent:
+            self._metrics.published.labels(row.topic, row.type).inc()
+            self._refused_topics.discard(row.topic)
+        self.published += len(sent)
+        return len(sent)
+
+    async def _park_never_publishable(self, turn: RelayTurn, rows: Sequence[Unsent],
+                                      errors: Sequence[BaseException | None]) -> None:
+        for row, error in zip(rows, errors, strict=True):
+            if isinstance(error, NEVER_PUBLISHABLE):
+                await self._park(turn, row, error)
 
     async def _publish(self, rows: Sequence[Unsent]) -> list[BaseException | None]:
         """Send every row; per row, None once Kafka acknowledged it, else why not."""
@@ -109,14 +160,21 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         backoff = POLL_SECONDS
+        next_read = time.monotonic()  # the store is read first: rows a previous run left unsent
         while not self._stopping:
             try:
-                await asyncio.wait_for(self._wakeup.wait(), backoff)
+                await asyncio.wait_for(self._wakeup.wait(), self._idle_for(next_read, backoff))
             except TimeoutError:
                 pass
             self._wakeup.clear()
             try:
-                await self.drain()
+                if self._caught_up and time.monotonic() < next_read:
+                    await self._publish_handed()
+                    if self._unmarked and time.monotonic() >= self._mark_due:
+                        await self._mark()
+                else:
+                    await self.drain()
+                    next_read = time.monotonic() + POLL_SECONDS
                 backoff = POLL_SECONDS
             except TopicAuthorizationFailedError as refusal:
                 self._say_refused(refusal)
@@ -124,6 +182,13 @@ class OutboxRelay:
             except Exception as error:  # Kafka unreachable or the store busy: the rows stay unsent, try again
                 log.warning("outbox publication failed; retrying", error=_said(error), retry_in_seconds=backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    def _idle_for(self, next_read: float, backoff: float) -> float:
+        """How long to wait for a commit before turning anyway: to mark rows, or to read the store."""
+        if not self._caught_up:
+            return backoff
+        due = min(next_read, self._mark_due) if self._unmarked else next_read
+        return max(0.0, due - time.monotonic())
 
     def _say_refused(self, refusal: TopicAuthorizationFailedError) -> None:
         """One line per refused topic, not one per retry."""
@@ -134,6 +199,16 @@ class OutboxRelay:
             self._refused_topics |= new
             log.error("outbox topic not authorized: this service's Kafka principal may not write it; "
                       "rows kept unsent and retried (grant WRITE, see `contract-pause acls`)", topics=sorted(new))
+
+
+def _retryable(error: BaseException | None) -> bool:
+    return error is not None and not isinstance(error, NEVER_PUBLISHABLE)
+
+
+def _raise_retryable(errors: Sequence[BaseException | None]) -> None:
+    retry = next((error for error in errors if _retryable(error)), None)
+    if retry is not None:
+        raise retry
 
 
 async def _failed(error: BaseException) -> None:

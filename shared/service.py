@@ -65,7 +65,7 @@ class Service:
         """Take a topic's events with `apply`; the service's one consumer subscribes at start."""
         intake = EventIntake(
             topic, events, apply,
-            store=self.store, relay=self.relay, dead_letters=self.dead_letters, metrics=self.metrics,
+            store=self.store, dead_letters=self.dead_letters, metrics=self.metrics,
             apply_batch=apply_batch, max_future=timedelta(hours=self.settings.event_time_max_future_hours),
         )
         self.intakes.append(intake)

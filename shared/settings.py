@@ -13,6 +13,7 @@ from pydantic import Field, FilePath, SecretStr, ValidationError, field_validato
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.auth import TokenVerifier
+from shared.sqlite_on_loop import SQLITE
 
 S = TypeVar("S", bound="BaseServiceSettings")
 
@@ -81,11 +82,11 @@ class BaseServiceSettings(BaseSettings):
         """Accept the URLs people write (`sqlite:///x.db`, `postgresql://…`) and pick the async driver."""
         if value is None:
             return None
-        for plain, asynchronous in (("sqlite://", "sqlite+aiosqlite://"), ("postgresql://", "postgresql+asyncpg://"),
-                                    ("postgres://", "postgresql+asyncpg://")):
+        for plain, asynchronous in (("sqlite://", SQLITE), ("sqlite+aiosqlite://", SQLITE),
+                                    ("postgresql://", "postgresql+asyncpg://"), ("postgres://", "postgresql+asyncpg://")):
             if value.startswith(plain):
                 return asynchronous + value[len(plain):]
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        if not value.startswith((SQLITE, "postgresql+asyncpg://")):
             raise ValueError("use sqlite:///path/to/file.db or postgresql://user:password@host/db")
         return value
 
@@ -117,7 +118,7 @@ class BaseServiceSettings(BaseSettings):
 
     @property
     def store_url(self) -> str:
-        return self.database_url or f"sqlite+aiosqlite:///{Path('var') / self.service_name}.db"
+        return self.database_url or f"{SQLITE}/{Path('var') / self.service_name}.db"
 
     def kafka_security(self) -> BaseSecurity | None:
         """The security settings as FastStream takes them; None means plain connections."""

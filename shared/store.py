@@ -15,7 +15,7 @@ instances' relays take turns on the outbox (`Store.relay_turn`).
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -40,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from shared.events.envelope import Envelope
 from shared.migrations import history_of, upgrade
+from shared.sqlite_on_loop import on_loop
 from shared.topics import Topic
 
 mechanism = MetaData()
@@ -71,6 +73,7 @@ outbox = Table(
 )
 # Rows waiting for Kafka: neither sent nor parked.
 _waiting = outbox.c.sent_at.is_(None) & outbox.c.parked_at.is_(None)
+PRUNE_SLICE_ROWS = 5000  # rows deleted per transaction when pruning
 
 
 class Unsent(NamedTuple):
@@ -86,7 +89,11 @@ class Transaction:
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
-        self.emitted = 0
+        self.outbox_rows: list[Unsent] = []  # what this transaction queued, in order
+
+    @property
+    def emitted(self) -> int:
+        return len(self.outbox_rows)
 
     async def first_time(self, topic: Topic, event_id: str) -> bool:
         """Record an input of `topic` as handled; False when it already was (a duplicate to skip)."""
@@ -130,19 +137,20 @@ class Transaction:
         if not events:
             return
         created_at = datetime.now(UTC)
-        rows = [
-            {
+        rows: dict[str, dict[str, object]] = {}
+        for event in events:  # an id twice: the first is queued, as the second insert would be ignored
+            rows.setdefault(event.id, {
                 "event_id": event.id,
                 "topic": topic.name,
                 "key": str(getattr(event.data, topic.key)),
                 "type": event.type,
                 "payload": event.to_json(),
                 "created_at": created_at,
-            }
-            for event in events
-        ]
-        count = (await self.connection.execute(insert_ignoring_duplicates(self.connection, outbox), rows)).rowcount
-        self.emitted += count if count >= 0 else len(rows)  # some drivers cannot count an executemany
+            })
+        # Only rows new to the outbox come back: a re-emitted id is not queued again.
+        statement = insert_ignoring_duplicates(self.connection, outbox).returning(outbox.c.seq, outbox.c.event_id)
+        queued = await self.connection.execute(statement, list(rows.values()))
+        self.outbox_rows += sorted(_unsent(seq, rows[event_id]) for seq, event_id in queued)
 
 
 class RelayTurn:
@@ -177,6 +185,17 @@ class Store:
         self._metadatas = (mechanism, *tables)
         self._write_lock = asyncio.Lock()
         self.engine: AsyncEngine = _create_engine(url)
+        self._on_commit: list[Callable[[list[Unsent]], None]] = []
+
+    @property
+    def single_writer(self) -> bool:
+        """Whether this process is the store's only writer: SQLite, claimed by one process
+        (shared.single_writer). A PostgreSQL store may be shared by several instances."""
+        return self.engine.dialect.name == "sqlite"
+
+    def when_committed(self, listener: Callable[[list["Unsent"]], None]) -> None:
+        """Call `listener` with the outbox rows of every transaction that committed some."""
+        self._on_commit.append(listener)
 
     async def open(self, consumed: Sequence[Topic] = ()) -> None:
         """Migrate the store to the newest revision of its tables' history (shared.migrations);
@@ -188,8 +207,13 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self._write_lock, self.engine.begin() as connection:
-            yield Transaction(connection)
+        async with self._write_lock:
+            async with self.engine.begin() as connection:
+                tx = Transaction(connection)
+                yield tx
+            if tx.outbox_rows:  # committed: told while the next writer waits, so in commit order
+                for listener in self._on_commit:
+                    listener(tx.outbox_rows)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
@@ -225,13 +249,25 @@ class Store:
                 func.hashtext("outbox relay"), func.hashtext(func.current_schema()))))
             yield RelayTurn(self, connection)
 
-    async def prune(self, before: datetime) -> tuple[int, int]:
+    async def prune(self, before: datetime, slice_rows: int = PRUNE_SLICE_ROWS) -> tuple[int, int]:
         """Forget inputs received and outputs sent before `before`: (inbox rows, outbox rows) deleted.
-        Unsent and parked outbox rows stay whatever their age."""
-        async with self.transaction() as tx:
-            inputs = await tx.connection.execute(inbox.delete().where(inbox.c.received_at < before))
-            outputs = await tx.connection.execute(outbox.delete().where(outbox.c.sent_at < before))
-            return inputs.rowcount, outputs.rowcount
+        Unsent and parked outbox rows stay whatever their age. An hour of a busy service is hundreds
+        of thousands of rows: they go a slice per transaction, so consumers are never held up long."""
+        old_inputs = select(inbox.c.topic, inbox.c.event_id).where(inbox.c.received_at < before).limit(slice_rows)
+        old_outputs = select(outbox.c.seq).where(outbox.c.sent_at < before).limit(slice_rows)
+        inputs = await self._delete_in_slices(inbox.delete().where(tuple_(inbox.c.topic, inbox.c.event_id).in_(old_inputs)))
+        outputs = await self._delete_in_slices(outbox.delete().where(outbox.c.seq.in_(old_outputs)))
+        return inputs, outputs
+
+    async def _delete_in_slices(self, statement) -> int:  # noqa: ANN001 - a Delete of at most a slice
+        deleted = 0
+        while True:
+            async with self.transaction() as tx:
+                count = (await tx.connection.execute(statement)).rowcount
+            deleted += count
+            if count == 0:
+                return deleted
+            await asyncio.sleep(0)  # a batch waiting for the store goes first
 
     async def parked(self, limit: int = 100) -> list[dict[str, object]]:
         """Parked rows, oldest first, without their payloads (they may be private)."""
@@ -263,6 +299,10 @@ class Store:
     async def _count(self, where) -> int:  # noqa: ANN001 - a SQL condition
         async with self.reading() as connection:
             return (await connection.execute(select(func.count()).select_from(outbox).where(where))).scalar_one()
+
+
+def _unsent(seq: int, row: dict[str, object]) -> Unsent:
+    return Unsent(seq, row["topic"], row["key"], row["type"], row["payload"])
 
 
 def _oldest_waiting(limit: int):  # noqa: ANN202 - a Select
@@ -299,13 +339,18 @@ def _insert(connection: AsyncConnection, table: Table):  # noqa: ANN202 - SQLite
     return dialect.insert(table)
 
 
+# Rows per multi-row INSERT … RETURNING: a fan-out's thousands of outbox rows in a statement or
+# two (SQLAlchemy's 1,000 made it ten); its parameter cap (32,700, under SQLite's) still applies.
+INSERT_PAGE_ROWS = 5000
+
+
 def _create_engine(url: str) -> AsyncEngine:
     if not url.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(url, pool_pre_ping=True, insertmanyvalues_page_size=INSERT_PAGE_ROWS)
     database = url.split(":///", 1)[-1]
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(url)
+    engine = create_async_engine(on_loop(url), insertmanyvalues_page_size=INSERT_PAGE_ROWS)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _durable_wal(dbapi_connection, _record) -> None:  # noqa: ANN001

@@ -48,7 +48,7 @@ def build(settings: Settings) -> Service:
                     apply_batch=handlers.on_time_entries_submitted)
     service.produces(TIME_ENTRIES, TimeEntryEvent,
                      "Verdicts on submitted time and revoked payment protection; keyed by contract_id.")
-    desk = SubmissionDesk(service.store, committed=service.relay.wake)
+    desk = SubmissionDesk(service.store)
 
     async def submit_time_entry(request: Request) -> Response:
         data: TimeEntrySubmittedData = await json_body(request, TimeEntrySubmittedData)

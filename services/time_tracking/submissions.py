@@ -8,7 +8,6 @@ request is judged at once: no group waits for company.
 """
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from services.time_tracking import handlers
@@ -39,9 +38,8 @@ class SubmissionDesk:
     that lives while anyone waits; the requests never run the transaction themselves, so a caller
     that disconnects cannot cut short a transaction that others' answers ride on."""
 
-    def __init__(self, store: Store, committed: Callable[[], None], largest_group: int = LARGEST_GROUP) -> None:
+    def __init__(self, store: Store, largest_group: int = LARGEST_GROUP) -> None:
         self._store = store
-        self._committed = committed
         self._largest_group = largest_group
         self._queue: list[_Waiting] = []
         self._group: list[_Waiting] = []
@@ -90,10 +88,8 @@ class SubmissionDesk:
             _tell(waiting, recording=recording)
 
     async def _record(self, submissions: list[TimeEntrySubmitted]) -> list[Recording]:
-        async with self._store.transaction() as tx:
-            recordings = await handlers.submit_all(tx, submissions)
-        self._committed()
-        return recordings
+        async with self._store.transaction() as tx:  # its verdicts go to the relay as it commits
+            return await handlers.submit_all(tx, submissions)
 
 
 def _tell(waiting: _Waiting, recording: Recording | None = None, error: Exception | None = None) -> None:

@@ -22,8 +22,6 @@ MARKER = f"HOSTILE-BODY-{uuid.uuid4().hex}"
 async def test_no_hostile_request_gets_a_5xx_nor_puts_its_body_in_a_log(four_services, name, capfd, caplog):
     service = four_services[name]
     caplog.set_level(logging.DEBUG)
-    # As shared.logs configures a service at LOG_LEVEL=DEBUG: aiosqlite's statement lines stay out.
-    caplog.set_level(logging.INFO, logger="aiosqlite")
     secret = service.settings.auth_jwt_secret.get_secret_value()
     cases = cases_for(name, service.routes, secret, MARKER, service.settings.http_max_body_bytes)
     probe = f"capture-probe-{uuid.uuid4().hex}"

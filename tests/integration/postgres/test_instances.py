@@ -139,7 +139,7 @@ async def test_a_deadlock_between_instances_is_left_to_kafka_to_redeliver_never_
 
         metrics = Metrics()
         intake = EventIntake(CONTRACT_COMMANDS, CONTRACT_COMMAND, apply, store=a, metrics=metrics,
-                             relay=OutboxRelay(a, _refuse, metrics), dead_letters=DeadLetters(_refuse, "test", metrics))
+                             dead_letters=DeadLetters(_refuse, "test", metrics))
         batch = [ConsumerRecord(CONTRACT_COMMANDS.name, 0, 0, 0, 0, command.data.contract_id.encode(),
                                 command.to_json(), None, 0, 0, ())]
         with pytest.raises(DBAPIError):  # the offset stays uncommitted: Kafka hands the batch over again

@@ -131,3 +131,27 @@ async def test_notification_tells_the_freelancer_of_a_pause_on_postgres(registry
     assert notice["data"]["kind"] == "contract_paused"
     assert notice["data"]["recipient_role"] == "freelancer"
     assert len(notices.events(to_freelancer)) == 1, "a duplicated pause notifies once"
+
+
+async def test_retention_prunes_in_slices_on_postgres(postgres_database):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import MetaData, update
+
+    from shared.store import Store, inbox, outbox
+
+    store = Store(postgres_database.replace("postgresql://", "postgresql+asyncpg://", 1), MetaData())
+    await store.open()
+    long_ago = datetime.now(UTC) - timedelta(days=8)
+    try:
+        async with store.transaction() as tx:
+            await tx.first_times(CONTRACT_EVENTS, [f"old-{n}" for n in range(25)] + ["recent"])
+            await tx.connection.execute(update(inbox).where(inbox.c.event_id != "recent").values(received_at=long_ago))
+            await tx.emit_all(CONTRACT_COMMANDS, [echo_opening(f"c-{n}") for n in range(3)])
+        async with store.transaction() as tx:
+            await tx.connection.execute(update(outbox).where(outbox.c.seq != 3).values(sent_at=long_ago))
+        assert await store.prune(datetime.now(UTC) - timedelta(days=7), slice_rows=10) == (25, 2)
+        async with store.transaction() as tx:
+            assert await tx.first_times(CONTRACT_EVENTS, ["old-1", "recent"]) == {"old-1"}
+    finally:
+        await store.close()

@@ -27,7 +27,7 @@ def die_on_first_commit(service: Service, database: Path) -> None:
         os._exit(17)
 
     OutboxRelay.start = lambda relay: None  # type: ignore[method-assign]
-    OutboxRelay.wake = lambda relay: asyncio.ensure_future(record_and_die())  # type: ignore[method-assign]
+    service.store.when_committed(lambda _rows: asyncio.ensure_future(record_and_die()))
 
 
 async def main() -> None:

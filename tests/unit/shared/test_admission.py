@@ -17,11 +17,6 @@ from shared.store import Store, Transaction
 from shared.topics import CONTRACT_COMMANDS, Topic
 
 
-class Relay:
-    def wake(self) -> None:
-        pass
-
-
 def opening(contract_id: str, event_id: str | None = None) -> dict:
     data = OpenContractData(contract_id=contract_id, client_id="client-1", freelancer_id="fl-1", kind="hourly")
     event = OpenContract.new(data, source="test", time=datetime.now(UTC), event_id=event_id)
@@ -50,7 +45,7 @@ async def intake(tmp_path):
         dead.append((key, value, headers))
 
     metrics = Metrics()
-    taking = EventIntake(CONTRACT_COMMANDS, CONTRACT_COMMAND, apply, store=store, relay=Relay(),
+    taking = EventIntake(CONTRACT_COMMANDS, CONTRACT_COMMAND, apply, store=store,
                          dead_letters=DeadLetters(publish, "test", metrics), metrics=metrics)
     taking.applied_ids, taking.dead = applied, dead
     yield taking

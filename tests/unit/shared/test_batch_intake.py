@@ -14,11 +14,6 @@ from shared.store import Store, Transaction
 from shared.topics import CONTRACT_COMMANDS
 
 
-class Relay:
-    def wake(self) -> None:
-        pass
-
-
 def opening(contract_id: str) -> OpenContract:
     data = OpenContractData(contract_id=contract_id, client_id="client-1", freelancer_id="fl-1", kind="hourly")
     return OpenContract.new(data, source="test", time=datetime.now(UTC))
@@ -40,7 +35,7 @@ async def intake_for(tmp_path, apply, apply_batch) -> EventIntake:  # noqa: ANN0
         raise AssertionError("nothing here is unreadable")
 
     metrics = Metrics()
-    return EventIntake(CONTRACT_COMMANDS, CONTRACT_COMMAND, apply, store=store, relay=Relay(),
+    return EventIntake(CONTRACT_COMMANDS, CONTRACT_COMMAND, apply, store=store,
                        dead_letters=DeadLetters(publish, "test", metrics), metrics=metrics, apply_batch=apply_batch)
 
 

@@ -75,3 +75,20 @@ async def _store(tmp_path) -> Store:  # noqa: ANN001
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'retention.db'}", MetaData())
     await store.open()
     return store
+
+
+async def test_many_old_rows_go_in_slices_each_its_own_short_transaction(tmp_path):
+    store = await _store(tmp_path)
+    try:
+        async with store.transaction() as tx:
+            await tx.first_times(BILLING_EVENTS, [f"old-{n}" for n in range(25)] + ["recent"])
+            await tx.connection.execute(update(inbox).where(inbox.c.event_id != "recent").values(received_at=LONG_AGO))
+        transactions = []
+        real_transaction = store.transaction
+        store.transaction = lambda: (transactions.append(1), real_transaction())[1]
+        assert await store.prune(datetime.now(UTC) - PERIOD, slice_rows=10) == (25, 0)
+        assert len(transactions) == 3 + 1 + 1  # 10 + 10 + 5 inbox rows, an empty inbox slice, an empty outbox slice
+        async with store.reading() as connection:
+            assert (await connection.execute(select(func.count()).select_from(inbox))).scalar_one() == 1
+    finally:
+        await store.close()

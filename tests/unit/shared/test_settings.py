@@ -46,12 +46,12 @@ def test_defaults_follow_the_design(monkeypatch):
         monkeypatch.delenv(variable, raising=False)
     settings = BaseServiceSettings(service_name="billing-monitor")
     assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
-    assert settings.store_url == "sqlite+aiosqlite:///var/billing-monitor.db"
+    assert settings.store_url == "sqlite+onloop:///var/billing-monitor.db"
     assert settings.kafka_security() is None
 
 
 def test_people_write_plain_database_urls_and_get_async_drivers():
-    assert load_settings(BaseServiceSettings, database_url="sqlite:///tmp/x.db").store_url == "sqlite+aiosqlite:///tmp/x.db"
+    assert load_settings(BaseServiceSettings, database_url="sqlite:///tmp/x.db").store_url == "sqlite+onloop:///tmp/x.db"
     postgres = load_settings(BaseServiceSettings, database_url="postgresql://u:p@db/cp").store_url
     assert postgres == "postgresql+asyncpg://u:p@db/cp"
 

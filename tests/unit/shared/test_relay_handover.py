@@ -1,0 +1,129 @@
+"""A store with one writer hands the relay each transaction's rows as it commits: they go out without
+being read back, in commit order, after anything older, and are marked sent a moment later."""
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka.errors import KafkaConnectionError
+from sqlalchemy import MetaData
+
+from shared import relay as relay_module
+from shared.events.billing import AccountSuspended, AccountSuspendedData
+from shared.metrics import Metrics
+from shared.relay import OutboxRelay
+from shared.store import Store
+from shared.topics import BILLING_EVENTS
+
+
+class Kafka:
+    """Acknowledges at once what it takes; refuses everything while `down`."""
+
+    def __init__(self) -> None:
+        self.taken: list[str] = []
+        self.down = False
+
+    async def send(self, _topic: str, key: bytes, _payload: bytes) -> asyncio.Future:
+        acknowledged = asyncio.get_running_loop().create_future()
+        if self.down:
+            acknowledged.set_exception(KafkaConnectionError("broker away"))
+        else:
+            self.taken.append(key.decode())
+            acknowledged.set_result(None)
+        return acknowledged
+
+
+class CountedReads(Store):
+    reads = 0
+
+    async def unsent(self, limit: int):  # noqa: ANN201 - as Store.unsent
+        self.reads += 1
+        return await super().unsent(limit)
+
+
+@pytest.fixture
+async def store(tmp_path):
+    opened = CountedReads(f"sqlite+aiosqlite:///{tmp_path / 'relay.db'}", MetaData())
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+async def commit(store: Store, *clients: str) -> None:
+    async with store.transaction() as tx:
+        for client in clients:
+            data = AccountSuspendedData(client_id=client)
+            await tx.emit(BILLING_EVENTS, AccountSuspended.new(data, source="test", time=datetime.now(UTC)))
+
+
+async def until(condition, seconds: float = 5.0) -> None:  # noqa: ANN001 - a callable returning bool
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)
+
+
+async def test_committed_rows_go_out_in_order_without_reading_the_store_and_are_marked_soon_after(store):
+    await commit(store, "left-by-a-previous-run")
+    kafka = Kafka()
+    relay = OutboxRelay(store, kafka.send, Metrics())
+    relay.start()
+    try:
+        await until(lambda: kafka.taken == ["left-by-a-previous-run"] and relay._caught_up)
+        reads_once_caught_up = store.reads
+        for number in range(20):
+            await commit(store, f"client-{number}")
+        await until(lambda: len(kafka.taken) == 21)
+        assert kafka.taken == ["left-by-a-previous-run"] + [f"client-{number}" for number in range(20)]
+        assert store.reads == reads_once_caught_up, "handed-over rows were read back from the store"
+        assert await store.backlog() > 0, "marks wait for MARK_EVERY, not one transaction per batch"
+        await asyncio.sleep(relay_module.MARK_EVERY + 0.1)
+        assert await store.backlog() == 0
+    finally:
+        await relay.stop()
+    assert kafka.taken.count("client-0") == 1
+
+
+async def test_rows_kafka_refused_stay_in_the_store_and_go_out_in_order_once_it_takes_them(store, monkeypatch):
+    monkeypatch.setattr(relay_module, "POLL_SECONDS", 0.05)  # the retry's first backoff
+    kafka = Kafka()
+    relay = OutboxRelay(store, kafka.send, Metrics())
+    relay.start()
+    try:
+        await commit(store, "before")
+        await until(lambda: kafka.taken == ["before"])
+        kafka.down = True
+        await commit(store, "refused-1", "refused-2")
+        await asyncio.sleep(0.1)
+        kafka.down = False
+        await commit(store, "after")
+        await until(lambda: len(kafka.taken) == 4)
+        assert kafka.taken == ["before", "refused-1", "refused-2", "after"]
+    finally:
+        await relay.stop()
+    assert await store.backlog() == 0
+
+
+async def test_a_row_put_back_in_line_by_another_process_goes_out_without_a_commit(store, monkeypatch):
+    monkeypatch.setattr(relay_module, "POLL_SECONDS", 0.1)
+    kafka = Kafka()
+    relay = OutboxRelay(store, kafka.send, Metrics())
+    relay.start()
+    try:
+        await until(lambda: relay._caught_up)
+        other_writer = Store(store.url, MetaData())  # e.g. `contract-pause outbox` run by an operator
+        await commit(other_writer, "written-elsewhere")
+        await other_writer.close()
+        await until(lambda: kafka.taken == ["written-elsewhere"], seconds=2)
+    finally:
+        await relay.stop()
+
+
+async def test_stop_publishes_and_marks_everything_committed(store):
+    kafka = Kafka()
+    relay = OutboxRelay(store, kafka.send, Metrics())
+    relay.start()
+    await commit(store, *(f"client-{number}" for number in range(50)))
+    await relay.stop()
+    assert sorted(kafka.taken) == sorted(f"client-{number}" for number in range(50))
+    assert len(kafka.taken) == 50 and await store.backlog() == 0
