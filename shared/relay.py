@@ -59,7 +59,8 @@ class OutboxRelay:
         store.when_committed(self._committed)
 
     def wake(self) -> None:
-        """Look at the store now rather than at the next poll."""
+        """Read the store now rather than at the next poll (rows written there by other means)."""
+        self._caught_up = False
         self._wakeup.set()
 
     def _committed(self, rows: list[Unsent]) -> None:
