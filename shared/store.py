@@ -350,7 +350,11 @@ def _create_engine(url: str) -> AsyncEngine:
     database = url.split(":///", 1)[-1]
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(on_loop(url), insertmanyvalues_page_size=INSERT_PAGE_ROWS)
+    # Statements run on the loop one at a time, so few connections are ever busy at once. Each one
+    # keeps its own page cache and prepared statements: at 100,000 contracts notification's SQLite
+    # held 59 MB with SQLAlchemy's pool of up to 15.
+    engine = create_async_engine(on_loop(url), insertmanyvalues_page_size=INSERT_PAGE_ROWS,
+                                 pool_size=2, max_overflow=4)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _durable_wal(dbapi_connection, _record) -> None:  # noqa: ANN001
