@@ -36,6 +36,7 @@ Send = Callable[[str, bytes, bytes], Awaitable[asyncio.Future]]
 
 POLL_SECONDS = 1.0  # also publishes rows committed by a previous run or another writer
 MARK_EVERY = 0.2  # seconds a published row may wait to be marked sent (one store's only writer)
+MAX_HANDED = 5000  # rows held in memory for the relay; beyond, it reads them from the store
 MARKS_PER_STATEMENT = 5000  # SQLite takes at most 32,766 parameters in one statement
 MAX_BACKOFF_SECONDS = 60.0
 NEVER_PUBLISHABLE = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidTopicError)
@@ -66,6 +67,10 @@ class OutboxRelay:
     def _committed(self, rows: list[Unsent]) -> None:
         if self._store.single_writer:
             self._handed += rows
+            if len(self._handed) > MAX_HANDED:
+                # Consuming outruns Kafka's acks (a backlog): the rows wait in the store, not in memory.
+                self._caught_up = False
+                self._handed.clear()
         self._wakeup.set()
 
     def start(self) -> None:

@@ -127,3 +127,19 @@ async def test_stop_publishes_and_marks_everything_committed(store):
     await relay.stop()
     assert sorted(kafka.taken) == sorted(f"client-{number}" for number in range(50))
     assert len(kafka.taken) == 50 and await store.backlog() == 0
+
+
+async def test_a_backlog_beyond_what_memory_holds_waits_in_the_store_and_goes_out_in_order(store, monkeypatch):
+    monkeypatch.setattr(relay_module, "MAX_HANDED", 10)
+    kafka = Kafka()
+    relay = OutboxRelay(store, kafka.send, Metrics())
+    relay.start()
+    try:
+        await until(lambda: relay._caught_up)
+        for number in range(30):  # committed faster than the relay gets a turn
+            await commit(store, f"client-{number}")
+        assert len(relay._handed) <= 10
+        await until(lambda: len(kafka.taken) == 30)
+        assert kafka.taken == [f"client-{number}" for number in range(30)]
+    finally:
+        await relay.stop()
