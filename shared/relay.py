@@ -126,6 +126,12 @@ class OutboxRelay:
                 self._caught_up = False  # the rest stays in the store, read back once Kafka takes rows again
                 self._handed.clear()
                 _raise_retryable(errors)
+            await self._mark_if_due()  # commits may keep the list from emptying for long
+        await self._mark_if_due()
+
+    async def _mark_if_due(self) -> None:
+        if self._unmarked and time.monotonic() >= self._mark_due:
+            await self._mark()
 
     async def _mark(self) -> None:
         while self._unmarked:
@@ -176,8 +182,6 @@ class OutboxRelay:
             try:
                 if self._caught_up and time.monotonic() < next_read:
                     await self._publish_handed()
-                    if self._unmarked and time.monotonic() >= self._mark_due:
-                        await self._mark()
                 else:
                     await self.drain()
                     next_read = time.monotonic() + POLL_SECONDS
