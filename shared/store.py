@@ -91,10 +91,6 @@ class Transaction:
         self.connection = connection
         self.outbox_rows: list[Unsent] = []  # what this transaction queued, in order
 
-    @property
-    def emitted(self) -> int:
-        return len(self.outbox_rows)
-
     async def first_time(self, topic: Topic, event_id: str) -> bool:
         """Record an input of `topic` as handled; False when it already was (a duplicate to skip)."""
         return event_id in await self.first_times(topic, [event_id])

@@ -2,6 +2,8 @@
 being read back, in commit order, after anything older, and are marked sent a moment later."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 import pytest
@@ -56,6 +58,16 @@ async def commit(store: Store, *clients: str) -> None:
             await tx.emit(BILLING_EVENTS, AccountSuspended.new(data, source="test", time=datetime.now(UTC)))
 
 
+@asynccontextmanager
+async def running(store: Store, kafka: Kafka) -> AsyncIterator[OutboxRelay]:
+    relay = OutboxRelay(store, kafka.send, Metrics())
+    relay.start()
+    try:
+        yield relay
+    finally:
+        await relay.stop()
+
+
 async def until(condition, seconds: float = 5.0) -> None:  # noqa: ANN001 - a callable returning bool
     deadline = asyncio.get_running_loop().time() + seconds
     while not condition():
@@ -66,9 +78,7 @@ async def until(condition, seconds: float = 5.0) -> None:  # noqa: ANN001 - a ca
 async def test_committed_rows_go_out_in_order_without_reading_the_store_and_are_marked_soon_after(store):
     await commit(store, "left-by-a-previous-run")
     kafka = Kafka()
-    relay = OutboxRelay(store, kafka.send, Metrics())
-    relay.start()
-    try:
+    async with running(store, kafka) as relay:
         await until(lambda: kafka.taken == ["left-by-a-previous-run"] and relay._caught_up)
         reads_once_caught_up = store.reads
         for number in range(20):
@@ -79,17 +89,13 @@ async def test_committed_rows_go_out_in_order_without_reading_the_store_and_are_
         assert await store.backlog() > 0, "marks wait for MARK_EVERY, not one transaction per batch"
         await asyncio.sleep(relay_module.MARK_EVERY + 0.1)
         assert await store.backlog() == 0
-    finally:
-        await relay.stop()
     assert kafka.taken.count("client-0") == 1
 
 
 async def test_rows_kafka_refused_stay_in_the_store_and_go_out_in_order_once_it_takes_them(store, monkeypatch):
     monkeypatch.setattr(relay_module, "POLL_SECONDS", 0.05)  # the retry's first backoff
     kafka = Kafka()
-    relay = OutboxRelay(store, kafka.send, Metrics())
-    relay.start()
-    try:
+    async with running(store, kafka):
         await commit(store, "before")
         await until(lambda: kafka.taken == ["before"])
         kafka.down = True
@@ -99,24 +105,18 @@ async def test_rows_kafka_refused_stay_in_the_store_and_go_out_in_order_once_it_
         await commit(store, "after")
         await until(lambda: len(kafka.taken) == 4)
         assert kafka.taken == ["before", "refused-1", "refused-2", "after"]
-    finally:
-        await relay.stop()
     assert await store.backlog() == 0
 
 
 async def test_a_row_put_back_in_line_by_another_process_goes_out_without_a_commit(store, monkeypatch):
     monkeypatch.setattr(relay_module, "POLL_SECONDS", 0.1)
     kafka = Kafka()
-    relay = OutboxRelay(store, kafka.send, Metrics())
-    relay.start()
-    try:
+    async with running(store, kafka) as relay:
         await until(lambda: relay._caught_up)
         other_writer = Store(store.url, MetaData())  # e.g. `contract-pause outbox` run by an operator
         await commit(other_writer, "written-elsewhere")
         await other_writer.close()
         await until(lambda: kafka.taken == ["written-elsewhere"], seconds=2)
-    finally:
-        await relay.stop()
 
 
 async def test_stop_publishes_and_marks_everything_committed(store):
@@ -132,14 +132,10 @@ async def test_stop_publishes_and_marks_everything_committed(store):
 async def test_a_backlog_beyond_what_memory_holds_waits_in_the_store_and_goes_out_in_order(store, monkeypatch):
     monkeypatch.setattr(relay_module, "MAX_HANDED", 10)
     kafka = Kafka()
-    relay = OutboxRelay(store, kafka.send, Metrics())
-    relay.start()
-    try:
+    async with running(store, kafka) as relay:
         await until(lambda: relay._caught_up)
         for number in range(30):  # committed faster than the relay gets a turn
             await commit(store, f"client-{number}")
         assert len(relay._handed) <= 10
         await until(lambda: len(kafka.taken) == 30)
         assert kafka.taken == [f"client-{number}" for number in range(30)]
-    finally:
-        await relay.stop()
