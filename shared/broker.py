@@ -38,6 +38,9 @@ def make_broker(settings: BaseServiceSettings, **options: object) -> KafkaBroker
         # FastStream's own lines go through our log set-up; per-message access lines only at DEBUG.
         logger=logging.getLogger("contract_pause.kafka"),  # not under "faststream": that one has its own handler
         log_level=logging.DEBUG,
+        # Our one handler takes the whole batch as it is (`shared.consumer`). With FastStream's
+        # dependency injection on, finding that argument went through a thread pool on every batch.
+        apply_types=False,
         **options,
     )
 

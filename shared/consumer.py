@@ -28,6 +28,7 @@ from shared.events.decoding import InvalidEvent, decode
 from shared.events.envelope import Envelope
 from shared.logs import bound_to_event, get_logger
 from shared.metrics import Metrics
+from shared.offsets import OffsetCommits
 from shared.store import Store, Transaction
 from shared.topics import Topic
 from shared.unparsable import UnparsableRecord, install
@@ -194,28 +195,36 @@ def subscribe(broker: KafkaBroker, group_id: str, intakes: Sequence[EventIntake]
     """One Kafka consumer takes every topic of a service, so an instance is one member of its group.
     Each member that joins makes the whole group rebalance (a heartbeat apart, about 3 s each): with
     a consumer per topic, notification's start was four rebalances, each stalling all its topics.
-    Batches, and offsets committed only after every topic's share of the batch was taken."""
+    Batches; a batch's offsets go to Kafka (a moment later) only after every topic's share was taken."""
     intake_of = {intake.topic.name: intake for intake in intakes}
     topics = list(intake_of)
 
+    offsets = OffsetCommits()
+
     async def consume(message: KafkaMessage) -> None:
-        # Topics are independent inputs: each is taken on its own, its records in partition order.
-        for topic, records in _by_topic(message.raw_message).items():
-            await intake_of[topic].take(records)
+        try:
+            # Topics are independent inputs: each is taken on its own, its records in partition order.
+            for topic, records in _by_topic(message.raw_message).items():
+                await intake_of[topic].take(records)
+        except Exception:
+            await message.nack()  # Kafka hands the batch over again, from its first record
+            raise
+        offsets.taken(message.consumer, message.raw_message)
 
     subscriber = broker.subscriber(
         *topics,
         group_id=group_id,
         batch=True,
         parser=_headers_left_raw,
-        decoder=_undecoded,
+        decoder=_as_is,
         max_records=max_records,
         # aiokafka fetches ahead up to 50 MB by default: a service catching up on a backlog held
         # that much in records (billing-monitor grew to 182 MB at 100,000). A batch is at most
         # max_records of a few KiB; this keeps a couple of batches ahead.
         fetch_max_bytes=FETCH_MAX_BYTES,
         max_partition_fetch_bytes=FETCH_MAX_BYTES // 4,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        ack_policy=AckPolicy.MANUAL,  # offsets are committed by `offsets`, after the batch's transaction
+        listener=offsets,
         auto_offset_reset="earliest",
         # AsyncAPI names a channel "<title>:<topic>" when there are several, the title alone otherwise.
         title=group_id if len(topics) > 1 else f"{group_id}:{topics[0]}",
@@ -270,7 +279,8 @@ async def _headers_left_raw(
     return message
 
 
-async def _undecoded(_message: KafkaMessage) -> tuple[()]:
-    """The intake decodes each record's bytes itself (`take`): FastStream's own JSON pass over
-    every record of a batch is wasted work (a tenth of a busy service's time)."""
-    return ()
+async def _as_is(message: KafkaMessage) -> KafkaMessage:
+    """The handler gets the batch as FastStream received it; the intake decodes each record's bytes
+    itself (`take`): FastStream's own JSON pass over every record of a batch is wasted work (a
+    tenth of a busy service's time)."""
+    return message
