@@ -191,7 +191,8 @@ def transient(error: BaseException) -> bool:
     return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in TRANSACTION_CONFLICTS
 
 
-def subscribe(broker: KafkaBroker, group_id: str, intakes: Sequence[EventIntake], max_records: int = 500) -> None:
+def subscribe(broker: KafkaBroker, group_id: str, intakes: Sequence[EventIntake], max_records: int = 500,
+              between_batches: Callable[[], Awaitable[None]] | None = None) -> None:
     """One Kafka consumer takes every topic of a service, so an instance is one member of its group.
     Each member that joins makes the whole group rebalance (a heartbeat apart, about 3 s each): with
     a consumer per topic, notification's start was four rebalances, each stalling all its topics.
@@ -210,6 +211,8 @@ def subscribe(broker: KafkaBroker, group_id: str, intakes: Sequence[EventIntake]
             await message.nack()  # Kafka hands the batch over again, from its first record
             raise
         offsets.taken(message.consumer, message.raw_message)
+        if between_batches:
+            await between_batches()  # e.g. the service's relay publishes what this batch emitted
 
     subscriber = broker.subscriber(
         *topics,

@@ -15,6 +15,7 @@ failure, the relay reads the store again (rows an operator unparked meanwhile, s
 """
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -37,6 +38,7 @@ Send = Callable[[str, bytes, bytes], Awaitable[asyncio.Future]]
 POLL_SECONDS = 1.0  # also publishes rows committed by a previous run or another writer
 MARK_EVERY = 0.2  # seconds a published row may wait to be marked sent (one store's only writer)
 MAX_HANDED = 5000  # rows held in memory for the relay; beyond, it reads them from the store
+KEEP_UP_SECONDS = 5.0  # the longest the consumer waits for the relay between two batches
 MARKS_PER_STATEMENT = 5000  # SQLite takes at most 32,766 parameters in one statement
 MAX_BACKOFF_SECONDS = 60.0
 NEVER_PUBLISHABLE = (MessageSizeTooLargeError, RecordListTooLargeError, InvalidTopicError)
@@ -57,6 +59,8 @@ class OutboxRelay:
         self._caught_up = False  # every row older than the handed ones is published: send those as they are
         self._unmarked: list[int] = []  # published from `_handed`, not yet marked sent
         self._mark_due = 0.0
+        self._handed_out = asyncio.Event()  # set while no handed row waits to be published
+        self._handed_out.set()
         store.when_committed(self._committed)
 
     def wake(self) -> None:
@@ -65,13 +69,28 @@ class OutboxRelay:
         self._wakeup.set()
 
     def _committed(self, rows: list[Unsent]) -> None:
-        if self._store.single_writer:
+        if self._store.single_writer and rows:
             self._handed += rows
+            self._handed_out.clear()
             if len(self._handed) > MAX_HANDED:
                 # Consuming outruns Kafka's acks (a backlog): the rows wait in the store, not in memory.
                 self._caught_up = False
-                self._handed.clear()
+                self._give_back_handed()
         self._wakeup.set()
+
+    async def keep_up(self) -> None:
+        """Wait until the rows handed over so far are published (or left to the store after a
+        failure). The consumer waits here between batches, as a bare relay waits for its acks: a
+        busy consumer otherwise starves the relay of the loop (SQLite on the loop never yields),
+        and every output waits behind the whole backlog. Meanwhile the next batch gathers, larger."""
+        if not self._handed_out.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._handed_out.wait(), KEEP_UP_SECONDS)
+
+    def _give_back_handed(self) -> None:
+        """Forget the handed rows: the store still has them, and the next read publishes them."""
+        self._handed.clear()
+        self._handed_out.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -97,7 +116,7 @@ class OutboxRelay:
         await self._mark()  # rows published from memory must not be read back as unsent
         total = 0
         while True:
-            self._handed.clear()  # committed before this read, so the read sees them
+            self._give_back_handed()  # committed before this read, so the read sees them
             async with self._store.relay_turn() as turn:  # another instance's relay waits meanwhile
                 rows = await turn.unsent(self._batch_size)
                 if not rows:
@@ -124,9 +143,10 @@ class OutboxRelay:
             await self._park_never_publishable(RelayTurn(self._store), rows, errors)
             if any(_retryable(error) for error in errors):
                 self._caught_up = False  # the rest stays in the store, read back once Kafka takes rows again
-                self._handed.clear()
+                self._give_back_handed()
                 _raise_retryable(errors)
             await self._mark_if_due()  # commits may keep the list from emptying for long
+        self._handed_out.set()
         await self._mark_if_due()
 
     async def _mark_if_due(self) -> None:

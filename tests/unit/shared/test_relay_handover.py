@@ -139,3 +139,26 @@ async def test_a_backlog_beyond_what_memory_holds_waits_in_the_store_and_goes_ou
         assert len(relay._handed) <= 10
         await until(lambda: len(kafka.taken) == 30)
         assert kafka.taken == [f"client-{number}" for number in range(30)]
+
+
+async def test_the_consumer_keeps_up_with_the_relay_until_a_batch_s_rows_are_out(store):
+    kafka = Kafka()
+    async with running(store, kafka) as relay:
+        await until(lambda: relay._caught_up)
+        await relay.keep_up()  # nothing handed over: no wait
+        await commit(store, "a", "b")
+        assert kafka.taken == []
+        await relay.keep_up()
+        assert kafka.taken == ["a", "b"]
+
+
+async def test_keeping_up_never_waits_on_rows_kafka_refused(store, monkeypatch):
+    monkeypatch.setattr(relay_module, "KEEP_UP_SECONDS", 30)
+    kafka = Kafka()
+    async with running(store, kafka) as relay:
+        await until(lambda: relay._caught_up)
+        kafka.down = True
+        await commit(store, "refused")
+        await asyncio.wait_for(relay.keep_up(), 5)  # the rows went back to the store: the consumer goes on
+        assert kafka.taken == [] and await store.backlog() == 1
+        kafka.down = False
