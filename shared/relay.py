@@ -82,8 +82,10 @@ class OutboxRelay:
         """Wait until the rows handed over so far are published (or left to the store after a
         failure). The consumer waits here between batches, as a bare relay waits for its acks: a
         busy consumer otherwise starves the relay of the loop (SQLite on the loop never yields),
-        and every output waits behind the whole backlog. Meanwhile the next batch gathers, larger."""
-        if not self._handed_out.is_set():
+        and every output waits behind the whole backlog. Meanwhile the next batch gathers, larger.
+        A relay reading a backlog from the store, or waiting for Kafka to take rows again, holds
+        no one up: the outbox is there to take what it cannot publish yet."""
+        if self._caught_up and not self._handed_out.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._handed_out.wait(), KEEP_UP_SECONDS)
 

@@ -162,3 +162,20 @@ async def test_keeping_up_never_waits_on_rows_kafka_refused(store, monkeypatch):
         await asyncio.wait_for(relay.keep_up(), 5)  # the rows went back to the store: the consumer goes on
         assert kafka.taken == [] and await store.backlog() == 1
         kafka.down = False
+
+
+
+async def test_a_consumer_waits_for_kafka_s_acks_no_longer_than_keep_up_seconds(store, monkeypatch):
+    monkeypatch.setattr(relay_module, "KEEP_UP_SECONDS", 0.2)
+    kafka = Kafka()
+    async with running(store, kafka) as relay:
+        await until(lambda: relay._caught_up)
+        never = asyncio.get_running_loop().create_future()
+
+        async def unacknowledged(_topic: str, _key: bytes, _payload: bytes) -> asyncio.Future:
+            return never  # a broker that takes the request and never answers
+
+        relay._send = unacknowledged
+        await commit(store, "hanging")
+        await asyncio.wait_for(relay.keep_up(), 2)
+        never.set_result(None)
