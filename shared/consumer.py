@@ -21,7 +21,6 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.subscriber.usecase import BatchSubscriber
 from pydantic import TypeAdapter
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from shared.dead_letters import DeadLetters
 from shared.events.decoding import InvalidEvent, decode
@@ -29,7 +28,7 @@ from shared.events.envelope import Envelope
 from shared.logs import bound_to_event, get_logger
 from shared.metrics import Metrics
 from shared.offsets import OffsetCommits
-from shared.store import Store, Transaction
+from shared.store import Store, Transaction, transient
 from shared.topics import Topic
 from shared.unparsable import UnparsableRecord, install
 
@@ -42,9 +41,6 @@ Apply = Callable[[Transaction, Any], Awaitable[None]]
 ApplyBatch = Callable[[Transaction, list[Any]], Awaitable[None]]
 
 ATTEMPTS = 3
-STORE_UNAVAILABLE = (OperationalError, InterfaceError)
-# PostgreSQL undid the transaction to break a deadlock or a serialization conflict with another instance.
-TRANSACTION_CONFLICTS = {"40P01", "40001"}
 # Every event of the contract is a few KiB at most; reading more than this is work for nothing.
 MAX_EVENT_BYTES = 64 * 1024
 FETCH_MAX_BYTES = 2 * 1024 * 1024  # records fetched ahead per request, all partitions together
@@ -181,14 +177,6 @@ class EventIntake:
                         await self._dead_letters.send(record, "handler_error", f"{type(error).__name__}: {error}")
                     return
                 await asyncio.sleep(0.05 * 2**attempt)
-
-
-def transient(error: BaseException) -> bool:
-    """A failure that is no fault of the batch: Kafka redelivers it and it goes through, so it is
-    never applied one by one toward the DLQ."""
-    if isinstance(error, STORE_UNAVAILABLE):
-        return True
-    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in TRANSACTION_CONFLICTS
 
 
 def subscribe(broker: KafkaBroker, group_id: str, intakes: Sequence[EventIntake], max_records: int = 500,

@@ -2,7 +2,8 @@
 for any input, and logs that never carry a request body.
 
 Bad input is a 4xx: a body over the limit 413; a body that is not UTF-8 JSON, nests too deep, or
-breaks the schema 422; a bad query parameter 400; auth answers 401/403/404 (shared.auth).
+breaks the schema 422; a bad query parameter 400; auth answers 401/403/404 (shared.auth). A store
+that is away or busy is a 503 with `Retry-After`: the same request a moment later goes through.
 """
 
 import traceback
@@ -20,11 +21,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.auth import Refused, TokenVerifier
 from shared.events.decoding import describe
 from shared.logs import get_logger
+from shared.store import transient
 
 log = get_logger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 MAX_URL_CHARS = 2048
+RETRY_AFTER_SECONDS = 1
 
 
 def problem(status_code: int, code: str, detail: str | None = None) -> JSONResponse:
@@ -82,7 +85,7 @@ class _BodyTooLarge(Exception):
 
 class Border:
     """ASGI middleware: refuse oversized bodies and URLs, and turn any failure into a logged 500
-    that carries the path and the error type, never the body."""
+    (503 when the store is away or busy) that carries the path and the error type, never the body."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
@@ -121,11 +124,19 @@ class Border:
             if not started:
                 await problem(413, "too_large", f"bodies are limited to {self.max_body_bytes} bytes")(scope, receive, send)
         except Exception as error:
-            # The frames, not the message: an exception's text may quote the body it choked on.
-            log.error("http request failed", path=scope.get("path", "")[:200], method=scope.get("method"),
-                      error_type=type(error).__name__, frames=traceback.format_tb(error.__traceback__)[-8:])
+            if not transient(error):
+                # The frames, not the message: an exception's text may quote the body it choked on.
+                log.error("http request failed", path=scope.get("path", "")[:200], method=scope.get("method"),
+                          error_type=type(error).__name__, frames=traceback.format_tb(error.__traceback__)[-8:])
+                if not started:
+                    await problem(500, "internal_error")(scope, receive, send)
+                return
+            log.warning("store unavailable; answered 503", path=scope.get("path", "")[:200],
+                        method=scope.get("method"), error_type=type(error).__name__)
             if not started:
-                await problem(500, "internal_error")(scope, receive, send)
+                unavailable = problem(503, "unavailable", "the store is busy or away; try again shortly")
+                unavailable.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+                await unavailable(scope, receive, send)
 
     @staticmethod
     def _declared_length(scope: Scope) -> int:

@@ -37,6 +37,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from shared.events.envelope import Envelope
@@ -365,3 +366,17 @@ def _create_engine(url: str) -> AsyncEngine:
         cursor.close()
 
     return engine
+
+
+STORE_UNAVAILABLE = (OperationalError, InterfaceError)
+# PostgreSQL undid the transaction to break a deadlock or a serialization conflict with another instance.
+TRANSACTION_CONFLICTS = {"40P01", "40001"}
+
+
+def transient(error: BaseException) -> bool:
+    """A failure that is no fault of the work asked: the store is away or busy, or PostgreSQL undid
+    the transaction for a conflict. The same work a moment later goes through (Kafka redelivers a
+    batch; an HTTP caller is told 503 and to retry)."""
+    if isinstance(error, STORE_UNAVAILABLE):
+        return True
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in TRANSACTION_CONFLICTS

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 from services.time_tracking import handlers
 from services.time_tracking.domain import Recording
-from shared.consumer import transient
 from shared.events.time_entries import TimeEntrySubmitted
 from shared.logs import get_logger
-from shared.store import Store
+from shared.store import Store, transient
 
 log = get_logger(__name__)
 

@@ -20,7 +20,8 @@ from services.contract_state import handlers as contract_state
 from services.contract_state import store as contract_state_store
 from services.time_tracking import handlers as time_tracking
 from services.time_tracking import store as time_tracking_store
-from shared.consumer import EventIntake, transient
+from shared.consumer import EventIntake
+from shared.store import transient
 from shared.dead_letters import DeadLetters
 from shared.events.billing import AccountSuspended, AccountSuspendedData
 from shared.events.contracts import CONTRACT_COMMAND

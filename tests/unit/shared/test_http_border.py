@@ -4,6 +4,7 @@ import httpx
 import pytest
 import structlog
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -71,3 +72,14 @@ async def test_a_failure_is_a_500_whose_log_line_carries_no_body(http):
     assert response.status_code == 500 and response.json() == {"error": "internal_error"}
     (line,) = [line for line in lines if line["event"] == "http request failed"]
     assert line["error_type"] == "RuntimeError" and "4242-SECRET" not in repr(line)
+
+
+async def test_a_store_away_or_busy_is_a_503_to_retry_not_a_500():
+    async def store_locked(_request: Request) -> JSONResponse:
+        raise OperationalError("INSERT INTO time_entries ...", {}, Exception("database is locked"))
+
+    app = api_app([Route("/submit", store_locked, methods=["POST"])], verifier=None, max_body_bytes=2048)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        response = await client.post("/submit", content=b"{}")
+    assert response.status_code == 503 and response.json()["error"] == "unavailable"
+    assert response.headers["retry-after"] == "1"
