@@ -124,19 +124,9 @@ class Border:
             if not started:
                 await problem(413, "too_large", f"bodies are limited to {self.max_body_bytes} bytes")(scope, receive, send)
         except Exception as error:
-            if not transient(error):
-                # The frames, not the message: an exception's text may quote the body it choked on.
-                log.error("http request failed", path=scope.get("path", "")[:200], method=scope.get("method"),
-                          error_type=type(error).__name__, frames=traceback.format_tb(error.__traceback__)[-8:])
-                if not started:
-                    await problem(500, "internal_error")(scope, receive, send)
-                return
-            log.warning("store unavailable; answered 503", path=scope.get("path", "")[:200],
-                        method=scope.get("method"), error_type=type(error).__name__)
+            answer = _failure(scope, error)
             if not started:
-                unavailable = problem(503, "unavailable", "the store is busy or away; try again shortly")
-                unavailable.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-                await unavailable(scope, receive, send)
+                await answer(scope, receive, send)
 
     @staticmethod
     def _declared_length(scope: Scope) -> int:
@@ -144,3 +134,16 @@ class Border:
             if name == b"content-length":
                 return int(value) if value.isdigit() else 0
         return 0
+
+
+def _failure(scope: Scope, error: Exception) -> Response:
+    """Log a request that failed (its path and the error's type, never its body) and say what to answer."""
+    where = {"path": scope.get("path", "")[:200], "method": scope.get("method"), "error_type": type(error).__name__}
+    if transient(error):
+        log.warning("store unavailable; answered 503", **where)
+        unavailable = problem(503, "unavailable", "the store is busy or away; try again shortly")
+        unavailable.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return unavailable
+    # The frames, not the message: an exception's text may quote the body it choked on.
+    log.error("http request failed", **where, frames=traceback.format_tb(error.__traceback__)[-8:])
+    return problem(500, "internal_error")

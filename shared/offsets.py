@@ -59,12 +59,16 @@ class OffsetCommits(ConsumerRebalanceListener):
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
             await consumer.commit(offsets)
-        except (KafkaError, asyncio.CancelledError) as error:
-            for partition, offset in offsets.items():
-                self._due.setdefault(partition, offset)  # a later batch's offset, if any, is newer
-            if isinstance(error, asyncio.CancelledError):
-                raise
+        except KafkaError as error:
+            self._keep(offsets)
             log.warning("offsets not committed yet; trying again", error=str(error))
+        except asyncio.CancelledError:
+            self._keep(offsets)  # the stop commits them
+            raise
+
+    def _keep(self, offsets: dict[TopicPartition, int]) -> None:
+        for partition, offset in offsets.items():
+            self._due.setdefault(partition, offset)  # a later batch's offset, if any, is newer
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         await self.flush()

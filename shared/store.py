@@ -376,7 +376,7 @@ WAL_ATTEMPTS = 50
 def _into_wal(cursor: sqlite3.Cursor) -> None:
     """Put the file in WAL mode. Switching a new file needs it alone for a moment, and SQLite answers
     "database is locked" at once instead of waiting out the busy timeout: instances starting together
-    on one new file (4 processes: a failure in 1 round of 4, measured) try again, for up to ~2.5 s."""
+    on one new file (4 processes at once: 1 round in 12 failed, measured) try again, for up to ~2.5 s."""
     for attempt in range(1, WAL_ATTEMPTS + 1):
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
