@@ -4,6 +4,7 @@ port, all healthy and holding partitions of their topics (the two of a service s
 consumer group); SIGTERM stops everything and leaves no process and no cluster behind."""
 
 import os
+import random
 import re
 import signal
 import subprocess
@@ -27,10 +28,14 @@ STARTUP_TIMEOUT = 180.0
 
 
 def _free_block(size: int) -> int:
-    """A first port from which `size` ports in a row are free."""
+    """A first port from which `size` ports in a row are free, below the kernel's ephemeral range:
+    a block inside it was taken meanwhile by an outgoing connection of the run (a Kafka or database
+    client), and a service failed to bind ("address already in use", seen once in CI)."""
+    ephemeral_from = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    picks = random.Random()
     for _ in range(50):
-        first = kafka_local.free_port()
-        if first + size < 65535 and all(kafka_local.port_is_free(first + offset) for offset in range(size)):
+        first = picks.randrange(10_000, ephemeral_from - size)
+        if all(kafka_local.port_is_free(first + offset) for offset in range(size)):
             return first
     raise RuntimeError(f"no {size} free ports in a row")
 
