@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Column, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.billing_monitor.domain import ClientStanding, OpenProblem
-from shared.store import upsert
+from shared.store import among, upsert
 
 # migrations/ is how these tables came to be in a store: a change to them is a new revision there.
 tables = MetaData(info={"migrations": Path(__file__).with_name("migrations")})
@@ -22,15 +22,17 @@ client_standings = Table(
 )
 
 
+_STANDINGS = select(client_standings.c.client_id, client_standings.c.standing).where(among(client_standings.c.client_id))
+
+
 async def load_standing(connection: AsyncConnection, client_id: str) -> ClientStanding:
     return (await load_standings(connection, [client_id]))[client_id]
 
 
 async def load_standings(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, ClientStanding]:
     """Each client's standing, in one statement; a client never heard of has no problems and no watermarks."""
-    query = select(client_standings.c.client_id, client_standings.c.standing).where(
-        client_standings.c.client_id.in_(sorted(set(client_ids))))
-    stored = {client_id: standing_from_json(client_id, document) for client_id, document in await connection.execute(query)}
+    rows = await connection.execute(_STANDINGS, {"ids": sorted(set(client_ids))})
+    stored = {client_id: standing_from_json(client_id, document) for client_id, document in rows}
     return {client_id: stored.get(client_id, ClientStanding(client_id)) for client_id in client_ids}
 
 

@@ -24,12 +24,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.contract_state.domain import CLIENT, PLATFORM, BillingStanding, Contract, HistoryEntry
-from shared.store import insert_ignoring_duplicates, upsert
+from shared.store import among, insert_ignoring_duplicates, upsert
 
 # migrations/ is how these tables came to be in a store: a change to them is a new revision there.
 tables = MetaData(info={"migrations": Path(__file__).with_name("migrations")})
@@ -74,9 +75,21 @@ billing_standings = Table(
 )
 
 
+# Built once: SQLAlchemy builds and keys a statement anew each time one is made (shared.store).
+_CONTRACT = select(contracts).where(contracts.c.contract_id == bindparam("contract_id"))
+_CONTRACT_FOR_UPDATE = _CONTRACT.with_for_update()
+_CLIENTS_OF = select(contracts.c.contract_id, contracts.c.client_id).where(among(contracts.c.contract_id))
+_OPEN_CONTRACTS = (
+    select(contracts).where(among(contracts.c.client_id), contracts.c.ended.is_(False))
+    .order_by(contracts.c.contract_id).with_for_update()
+)
+_STANDINGS = (select(billing_standings).where(among(billing_standings.c.client_id))
+              .order_by(billing_standings.c.client_id).with_for_update())
+
+
 async def load_contract(connection: AsyncConnection, contract_id: str, *, for_update: bool = True) -> Contract | None:
-    query = select(contracts).where(contracts.c.contract_id == contract_id)
-    row = (await connection.execute(query.with_for_update() if for_update else query)).first()
+    query = _CONTRACT_FOR_UPDATE if for_update else _CONTRACT
+    row = (await connection.execute(query, {"contract_id": contract_id})).first()
     return _contract(row) if row else None
 
 
@@ -84,20 +97,13 @@ async def clients_of(connection: AsyncConnection, contract_ids: set[str]) -> dic
     """The client of each known contract among `contract_ids` (it never changes: read without a lock)."""
     if not contract_ids:
         return {}
-    query = select(contracts.c.contract_id, contracts.c.client_id).where(contracts.c.contract_id.in_(contract_ids))
-    return {row.contract_id: row.client_id for row in await connection.execute(query)}
+    return {row.contract_id: row.client_id for row in await connection.execute(_CLIENTS_OF, {"ids": sorted(contract_ids)})}
 
 
 async def load_open_contracts(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, dict[str, Contract]]:
     """Per client, every contract of it that is not ended, by id in id order (one statement for all)."""
-    query = (
-        select(contracts)
-        .where(contracts.c.client_id.in_(sorted(set(client_ids))), contracts.c.ended.is_(False))
-        .order_by(contracts.c.contract_id)
-        .with_for_update()
-    )
     found: dict[str, dict[str, Contract]] = {client_id: {} for client_id in client_ids}
-    for row in await connection.execute(query):
+    for row in await connection.execute(_OPEN_CONTRACTS, {"ids": sorted(set(client_ids))}):
         found[row.client_id][row.contract_id] = _contract(row)
     return found
 
@@ -139,8 +145,6 @@ async def load_standing(connection: AsyncConnection, client_id: str) -> BillingS
 
 async def load_standings(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, BillingStanding]:
     """The standings of those clients that have one, in one statement."""
-    query = (select(billing_standings).where(billing_standings.c.client_id.in_(sorted(set(client_ids))))
-             .order_by(billing_standings.c.client_id).with_for_update())
     return {
         row.client_id: BillingStanding(
             client_id=row.client_id,
@@ -148,7 +152,7 @@ async def load_standings(connection: AsyncConnection, client_ids: Collection[str
             as_of=_utc(row.as_of),
             as_of_event_time=_utc(row.as_of_event_time),
         )
-        for row in await connection.execute(query)
+        for row in await connection.execute(_STANDINGS, {"ids": sorted(set(client_ids))})
     }
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.events.billing import ProblemKind
 from shared.events.notifications import NotificationCreated
-from shared.store import insert_ignoring_duplicates, upsert
+from shared.store import among, insert_ignoring_duplicates, upsert
 from services.notification.domain import ClientProblems, ContractView, SupportCase
 
 # migrations/ is how these tables came to be in a store: a change to them is a new revision there.
@@ -124,6 +124,20 @@ notifications = Table(
 )
 
 
+# Built once: SQLAlchemy builds and keys a statement anew each time one is made (shared.store).
+_VIEWS = (select(contract_views).where(among(contract_views.c.contract_id))
+          .order_by(contract_views.c.contract_id).with_for_update())
+_OPEN_CONTRACTS_OF = (
+    select(contract_views.c.client_id, contract_views.c.contract_id)
+    .where(among(contract_views.c.client_id), contract_views.c.status.in_(("active", "paused")))
+    .order_by(contract_views.c.contract_id)
+)
+_NOTICED = select(billing_notices.c.client_id, billing_notices.c.kind).where(among(billing_notices.c.client_id))
+_FORGET_NOTICED = delete(billing_notices).where(among(billing_notices.c.client_id))
+_PROBLEMS = (select(client_problems).where(among(client_problems.c.client_id))
+             .order_by(client_problems.c.client_id).with_for_update())
+
+
 # --- contract views -------------------------------------------------------------------------
 
 
@@ -136,9 +150,8 @@ async def load_contracts(connection: AsyncConnection, contract_ids: Collection[s
 
     Locked until commit (PostgreSQL; SQLite has one writer anyway): contracts.events and time.entries
     of one contract may be consumed by two instances at once, and neither may overwrite the other."""
-    query = (select(contract_views).where(contract_views.c.contract_id.in_(sorted(set(contract_ids))))
-             .order_by(contract_views.c.contract_id).with_for_update())
-    return {row.contract_id: _view(row) for row in await connection.execute(query)}
+    rows = await connection.execute(_VIEWS, {"ids": sorted(set(contract_ids))})
+    return {row.contract_id: _view(row) for row in rows}
 
 
 def _view(row: Any) -> ContractView:
@@ -177,14 +190,8 @@ def _row(view: ContractView) -> dict[str, Any]:
 
 async def open_contracts_of(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, list[str]]:
     """Per client, its contracts that are not ended as far as contracts.events told us (one statement)."""
-    query = (
-        select(contract_views.c.client_id, contract_views.c.contract_id)
-        .where(contract_views.c.client_id.in_(sorted(set(client_ids))),
-               contract_views.c.status.in_(("active", "paused")))
-        .order_by(contract_views.c.contract_id)
-    )
     found: dict[str, list[str]] = {client_id: [] for client_id in client_ids}
-    for client_id, contract_id in await connection.execute(query):
+    for client_id, contract_id in await connection.execute(_OPEN_CONTRACTS_OF, {"ids": sorted(set(client_ids))}):
         found[client_id].append(contract_id)
     return found
 
@@ -194,10 +201,8 @@ async def open_contracts_of(connection: AsyncConnection, client_ids: Collection[
 
 async def noticed_problems(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, frozenset[ProblemKind]]:
     """Per client, the open problems it has been told about (one statement)."""
-    query = select(billing_notices.c.client_id, billing_notices.c.kind).where(
-        billing_notices.c.client_id.in_(sorted(set(client_ids))))
     found: dict[str, set[ProblemKind]] = {client_id: set() for client_id in client_ids}
-    for client_id, kind in await connection.execute(query):
+    for client_id, kind in await connection.execute(_NOTICED, {"ids": sorted(set(client_ids))}):
         found[client_id].add(kind)
     return {client_id: frozenset(kinds) for client_id, kinds in found.items()}
 
@@ -206,7 +211,7 @@ async def save_noticed_problems(connection: AsyncConnection, noticed: dict[str, 
     """Replace what these clients have been told about, in two statements for all of them."""
     if not noticed:
         return
-    await connection.execute(delete(billing_notices).where(billing_notices.c.client_id.in_(sorted(noticed))))
+    await connection.execute(_FORGET_NOTICED, {"ids": sorted(noticed)})
     rows = [{"client_id": client_id, "kind": kind} for client_id, kinds in sorted(noticed.items()) for kind in sorted(kinds)]
     if rows:
         await connection.execute(insert(billing_notices), rows)
@@ -214,12 +219,10 @@ async def save_noticed_problems(connection: AsyncConnection, noticed: dict[str, 
 
 async def load_client_problems(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, ClientProblems]:
     """The known open problems of those clients that have any record, in one statement."""
-    query = (select(client_problems).where(client_problems.c.client_id.in_(sorted(set(client_ids))))
-             .order_by(client_problems.c.client_id).with_for_update())
     return {
         row.client_id: ClientProblems(row.client_id, frozenset(json.loads(row.open_problems)), utc(row.as_of),
                                       utc(row.as_of_event_time))
-        for row in await connection.execute(query)
+        for row in await connection.execute(_PROBLEMS, {"ids": sorted(set(client_ids))})
     }
 
 
@@ -326,7 +329,7 @@ async def add_notifications(connection: AsyncConnection, events: Sequence[Notifi
         }
         for event in events
     ]
-    statement = insert_ignoring_duplicates(connection, notifications).returning(notifications.c.notification_id)
+    statement = insert_ignoring_duplicates(connection, notifications, notifications.c.notification_id)
     return set((await connection.execute(statement, rows)).scalars())
 
 

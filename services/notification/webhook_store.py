@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.store import insert_ignoring_duplicates
+from shared.store import among, insert_ignoring_duplicates
 from services.notification.store import notifications, tables, utc
 
 webhook_subscriptions = Table(
@@ -74,14 +74,17 @@ async def add_subscription(
     )
 
 
+# Built once: every notice asks it (SQLAlchemy builds and keys a statement anew each time one is made).
+_SUBSCRIBERS = select(webhook_subscriptions.c.subscription_id, webhook_subscriptions.c.recipient_id).where(
+    or_(among(webhook_subscriptions.c.recipient_id), webhook_subscriptions.c.recipient_id.is_(None))
+).order_by(webhook_subscriptions.c.subscription_id)
+
+
 async def subscriptions_for(connection: AsyncConnection, recipient_ids: Collection[str]) -> dict[str, list[str]]:
     """Per recipient, its subscribers: its own and those of every recipient (one statement for all)."""
     wanted = sorted(set(recipient_ids))
-    query = select(webhook_subscriptions.c.subscription_id, webhook_subscriptions.c.recipient_id).where(
-        or_(webhook_subscriptions.c.recipient_id.in_(wanted), webhook_subscriptions.c.recipient_id.is_(None))
-    ).order_by(webhook_subscriptions.c.subscription_id)
     subscribers: dict[str, list[str]] = {recipient_id: [] for recipient_id in wanted}
-    for subscription_id, recipient_id in await connection.execute(query):
+    for subscription_id, recipient_id in await connection.execute(_SUBSCRIBERS, {"ids": wanted}):
         for recipient in (wanted if recipient_id is None else [recipient_id]):
             subscribers[recipient].append(subscription_id)
     return subscribers

@@ -20,13 +20,14 @@ from sqlalchemy import (
     insert,
     select,
     update,
+    bindparam,
     values,
 )
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.time_tracking.domain import ContractHistory, ContractVersion, RecordedEntry
-from shared.store import insert_ignoring_duplicates
+from shared.store import among, insert_ignoring_duplicates
 
 # migrations/ is how these tables came to be in a store: a change to them is a new revision there.
 tables = MetaData(info={"migrations": Path(__file__).with_name("migrations")})
@@ -72,16 +73,21 @@ time_entries = Table(
 )
 
 
+# Built once: SQLAlchemy builds and keys a statement anew each time one is made (shared.store).
+_HISTORIES = (
+    select(contract_versions).where(among(contract_versions.c.contract_id))
+    .order_by(contract_versions.c.contract_id, contract_versions.c.version)
+)
+_ENTRIES = select(time_entries).where(among(time_entries.c.entry_id))
+_MARK_REVOKED = (update(time_entries).where(among(time_entries.c.entry_id))
+                 .values(protection_revoked=True, revoked_at=bindparam("revoked_at")))
+
+
 async def load_histories(connection: AsyncConnection, contract_ids: Iterable[str]) -> dict[str, ContractHistory]:
     """The history of each contract asked for; an unknown contract has an empty one."""
     wanted = set(contract_ids)
-    query = (
-        select(contract_versions)
-        .where(contract_versions.c.contract_id.in_(wanted))
-        .order_by(contract_versions.c.contract_id, contract_versions.c.version)
-    )
     versions: dict[str, list[ContractVersion]] = defaultdict(list)
-    for row in await connection.execute(query):
+    for row in await connection.execute(_HISTORIES, {"ids": sorted(wanted)}):
         versions[row.contract_id].append(
             ContractVersion(row.version, row.status, _utc(row.changed_at), row.freelancer_id, row.kind)
         )
@@ -139,8 +145,7 @@ async def parties_of(connection: AsyncConnection, contract_id: str) -> tuple[str
 
 async def load_entries(connection: AsyncConnection, entry_ids: Iterable[str]) -> dict[str, RecordedEntry]:
     """The entries already recorded among `entry_ids`, by entry_id."""
-    query = select(time_entries).where(time_entries.c.entry_id.in_(set(entry_ids)))
-    return {row.entry_id: _entry(row) for row in await connection.execute(query)}
+    return {row.entry_id: _entry(row) for row in await connection.execute(_ENTRIES, {"ids": sorted(set(entry_ids))})}
 
 
 async def load_entry(connection: AsyncConnection, entry_id: str) -> RecordedEntry | None:
@@ -203,11 +208,7 @@ async def protected_entries_ending_after(
 
 async def mark_revoked(connection: AsyncConnection, entry_ids: list[str], revoked_at: datetime) -> None:
     if entry_ids:
-        await connection.execute(
-            update(time_entries)
-            .where(time_entries.c.entry_id.in_(entry_ids))
-            .values(protection_revoked=True, revoked_at=revoked_at)
-        )
+        await connection.execute(_MARK_REVOKED, {"ids": entry_ids, "revoked_at": revoked_at})
 
 
 async def entries_of_contract(connection: AsyncConnection, contract_id: str) -> list[RecordedEntry]:
