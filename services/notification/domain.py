@@ -27,7 +27,6 @@ Get Support (DESIGN.md, `support.requests`):
 A repeated request or report id is dropped before these rules (`store.claim_support_input`).
 """
 
-import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -40,7 +39,7 @@ from shared.events.contracts import (
     ContractStatus,
     Hold,
 )
-from shared.events.envelope import DERIVED_ID_NAMESPACE, Envelope
+from shared.events.envelope import Envelope, derived_id
 from shared.events.notifications import (
     Channel,
     NotificationCreated,
@@ -388,7 +387,7 @@ def channels(webhook_subscribed: bool) -> tuple[Channel, ...]:
 
 def notification_id(cause_id: str, recipient_id: str, kind: NotificationKind) -> str:
     """The same cause, recipient and kind always give the same id: a replay never notifies twice."""
-    return str(uuid.uuid5(DERIVED_ID_NAMESPACE, f"notification|{cause_id}|{recipient_id}|{kind}"))
+    return derived_id(f"notification|{cause_id}|{recipient_id}|{kind}")
 
 
 def notification_event(

@@ -11,7 +11,6 @@ HTTP answers (same rules and store as the Kafka path; a verdict is also publishe
                        to anyone else the contract does not exist (404).
 """
 
-import uuid
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -22,7 +21,7 @@ from services.time_tracking.domain import RecordedEntry
 from services.time_tracking.submissions import SubmissionDesk
 from shared.auth import Caller, caller, refuse
 from shared.events.contracts import CONTRACT_EVENT
-from shared.events.envelope import DERIVED_ID_NAMESPACE
+from shared.events.envelope import derived_id
 from shared.events.time_entries import (
     TIME_ENTRY_SUBMISSION,
     TimeEntryEvent,
@@ -79,7 +78,7 @@ def build(settings: Settings) -> Service:
 def _as_submission(data: TimeEntrySubmittedData) -> TimeEntrySubmitted:
     """The HTTP request as the event a tracker would have published; its id follows the entry_id,
     so the verdict's derived id is the same however often the request is repeated."""
-    event_id = str(uuid.uuid5(DERIVED_ID_NAMESPACE, f"{API_SOURCE}|{data.entry_id}"))
+    event_id = derived_id(f"{API_SOURCE}|{data.entry_id}")
     return TimeEntrySubmitted.new(data, source=API_SOURCE, time=datetime.now(UTC), event_id=event_id)
 
 

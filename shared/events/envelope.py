@@ -1,5 +1,6 @@
 """The CloudEvents 1.0 envelope every message on every topic travels in."""
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from functools import cache
@@ -9,6 +10,17 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Strin
 
 # Derived event ids are uuid5 in this namespace, so a replayed cause yields the same ids.
 DERIVED_ID_NAMESPACE = uuid.UUID("5f0c1d2e-8a7b-4c3d-9e1f-2a3b4c5d6e7f")
+_NAMESPACE_BYTES = DERIVED_ID_NAMESPACE.bytes
+
+
+def derived_id(name: str) -> str:
+    """`str(uuid.uuid5(DERIVED_ID_NAMESPACE, name))`, without building a UUID object on the way:
+    a fan-out derives one id per contract, and uuid5 spent more on the object than on the hash."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    hexed = digest.hex()
+    return f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}"
 
 
 # Times we can store, compare and do arithmetic on without overflow, in every service.
@@ -84,10 +96,9 @@ class Envelope(BaseModel):
         `discriminator` tells apart several events of one type from one cause (fan-out).
         """
         event_type = cls.event_type()
-        event_id = uuid.uuid5(DERIVED_ID_NAMESPACE, f"{cause.id}|{event_type}|{discriminator}")
         return cls(
             specversion="1.0",
-            id=str(event_id),
+            id=derived_id(f"{cause.id}|{event_type}|{discriminator}"),
             type=event_type,
             source=source,
             time=time,
