@@ -6,7 +6,7 @@ the services change. Each run uses consumer groups and scratch topics of its own
 
 import pytest
 
-from benchmarks import latency, memory, notices, pause_fanout, pause_storm, time_entries
+from benchmarks import batch_cpu, latency, memory, notices, pause_fanout, pause_storm, time_entries
 
 pytestmark = [pytest.mark.kafka, pytest.mark.benchmark]
 
@@ -48,3 +48,10 @@ async def test_memory(registry_topics: str, capsys: pytest.CaptureFixture[str]) 
     assert set(measured) == set(memory.SERVICES)
     assert all(empty > 0 and full > 0 for empty, full in measured.values())
     assert "empty MB" in capsys.readouterr().out
+
+
+async def test_batch_cpu(capsys: pytest.CaptureFixture[str]) -> None:
+    figures = await batch_cpu.benchmark(sizes=[1, 3], inputs=9)
+    assert set(figures) == {(case.service, size) for case in batch_cpu.CASES for size in (1, 3)}
+    assert all(ours > 0 and bare > 0 for ours, bare in figures.values())
+    assert "bare ms" in capsys.readouterr().out
