@@ -17,6 +17,7 @@ failure, the relay reads the store again (rows an operator unparked meanwhile, s
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 from aiokafka.errors import (
@@ -162,9 +163,9 @@ class OutboxRelay:
             del self._unmarked[: len(seqs)]
 
     def _count_published(self, sent: list[Unsent]) -> int:
-        for row in sent:
-            self._metrics.published.labels(row.topic, row.type).inc()
-            self._refused_topics.discard(row.topic)
+        for (topic, event_type), count in Counter((row.topic, row.type) for row in sent).items():
+            self._metrics.published.labels(topic, event_type).inc(count)
+            self._refused_topics.discard(topic)
         self.published += len(sent)
         return len(sent)
 
