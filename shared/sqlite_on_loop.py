@@ -63,6 +63,11 @@ class _Connection:
     def cursor(self) -> "_Cursor":
         return _Cursor(self._connection.cursor())
 
+    @property
+    def sqlite_connection(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for statements run without SQLAlchemy (shared.store)."""
+        return self._connection
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._connection, name)
 

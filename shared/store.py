@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from shared.events.envelope import Envelope
 from shared.migrations import history_of, upgrade
-from shared.sqlite_on_loop import on_loop
+from shared.sqlite_on_loop import SQLiteOnTheLoop, on_loop
 from shared.topics import Topic
 
 mechanism = MetaData()
@@ -96,12 +96,54 @@ class Unsent(NamedTuple):
     payload: bytes
 
 
+class _InsertOnTheDriver:
+    """An insert that skips rows whose key exists, run row by row on SQLite's own connection, and
+    what it returned for each row it inserted.
+
+    The inbox and the outbox take a statement each in every batch of every service. Through
+    SQLAlchemy each cost 0.1-0.25 ms of Python whatever the batch's size, as much as the batch's own
+    SQLite work (measured); on the driver a row costs a few microseconds. Compiled once from the
+    table by SQLAlchemy, so the columns and the stored form of every value are SQLAlchemy's own."""
+
+    def __init__(self, table: Table, columns: Sequence[str], returning: str) -> None:
+        dialect = SQLiteOnTheLoop()
+        statement = sqlite.insert(table).on_conflict_do_nothing().returning(table.c[returning])
+        compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+        self._sql = str(compiled)
+        self._binds = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+                       for name in compiled.positiontup]
+
+    def run(self, driver: sqlite3.Connection, rows: Sequence[dict[str, object]]) -> list[tuple[object, dict[str, object]]]:
+        cursor = driver.cursor()
+        inserted = []
+        for row in rows:
+            values = tuple(row[name] if process is None else process(row[name]) for name, process in self._binds)
+            if (returned := cursor.execute(self._sql, values).fetchone()) is not None:
+                inserted.append((returned[0], row))
+        cursor.close()
+        return inserted
+
+
+_RECORD_INPUTS = _InsertOnTheDriver(inbox, ("topic", "event_id", "received_at"), returning="event_id")
+_QUEUE_OUTPUTS = _InsertOnTheDriver(outbox, ("event_id", "topic", "key", "type", "payload", "created_at"), returning="seq")
+
+
 class Transaction:
     """One unit of work: what it reads and writes commits together with what it emits."""
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
         self.outbox_rows: list[Unsent] = []  # what this transaction queued, in order
+        self._driver: sqlite3.Connection | None = None
+
+    async def _sqlite(self) -> sqlite3.Connection | None:
+        """SQLite's own connection under this transaction (None on PostgreSQL): a statement run on it
+        is in the transaction, which SQLite began at the first write and SQLAlchemy commits."""
+        if self.connection.dialect.name != "sqlite":
+            return None
+        if self._driver is None:
+            self._driver = (await self.connection.get_raw_connection()).driver_connection.sqlite_connection
+        return self._driver
 
     async def first_time(self, topic: Topic, event_id: str) -> bool:
         """Record an input of `topic` as handled; False when it already was (a duplicate to skip)."""
@@ -114,11 +156,12 @@ class Transaction:
         if not wanted:
             return set()
         received_at = datetime.now(UTC)
-        # One statement, its rows as parameters (not literal VALUES, which SQLAlchemy would compile
-        # anew for every batch size); sorted: two instances taking overlapping redeliveries wait on
-        # each other's rows in one order.
-        statement = insert_ignoring_duplicates(self.connection, inbox, inbox.c.event_id)
+        # Sorted: two instances taking overlapping redeliveries wait on each other's rows in one order.
         rows = [{"topic": topic.name, "event_id": event_id, "received_at": received_at} for event_id in sorted(wanted)]
+        if (driver := await self._sqlite()) is not None:
+            return {event_id for event_id, _ in _RECORD_INPUTS.run(driver, rows)}
+        # One statement, its rows as parameters (not literal VALUES, compiled anew for every batch size).
+        statement = insert_ignoring_duplicates(self.connection, inbox, inbox.c.event_id)
         return set((await self.connection.execute(statement, rows)).scalars())
 
     async def lock(self, kind: str, *ids: str) -> None:
@@ -156,6 +199,9 @@ class Transaction:
                 "created_at": created_at,
             })
         # Only rows new to the outbox come back: a re-emitted id is not queued again.
+        if (driver := await self._sqlite()) is not None:
+            self.outbox_rows += [_unsent(seq, row) for seq, row in _QUEUE_OUTPUTS.run(driver, list(rows.values()))]
+            return
         statement = insert_ignoring_duplicates(self.connection, outbox, outbox.c.seq, outbox.c.event_id)
         queued = await self.connection.execute(statement, list(rows.values()))
         self.outbox_rows += sorted(_unsent(seq, rows[event_id]) for seq, event_id in queued)

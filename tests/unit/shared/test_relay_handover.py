@@ -179,3 +179,21 @@ async def test_a_consumer_waits_for_kafka_s_acks_no_longer_than_keep_up_seconds(
         await commit(store, "hanging")
         await asyncio.wait_for(relay.keep_up(), 2)
         never.set_result(None)
+
+
+async def test_a_read_of_the_store_under_a_stream_of_commits_ends_at_once(store, monkeypatch):
+    # The periodic read of the store used to read on until a read came back empty: with commits
+    # arriving all the time it never did, and every row waited for a read, a publication and a
+    # marking transaction per round (notification's drains lasted seconds at 200 inputs/s).
+    monkeypatch.setattr(relay_module, "POLL_SECONDS", 0.01)
+    kafka = Kafka()
+    async with running(store, kafka) as relay:
+        await until(lambda: relay._caught_up)
+        reads_before, started = store.reads, asyncio.get_running_loop().time()
+        for number in range(200):
+            await commit(store, f"client-{number}")
+            await asyncio.sleep(0)
+        await until(lambda: len(kafka.taken) == 200)
+        polls = (asyncio.get_running_loop().time() - started) / relay_module.POLL_SECONDS
+        assert store.reads - reads_before <= polls + 2, "the relay read the store round after round"
+        assert kafka.taken == [f"client-{number}" for number in range(200)]  # in order, each once
