@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,7 +56,7 @@ class Case:
     """A service, what it must know first (topic, events), and its measured input (topic, events)."""
 
     service: str
-    build: Callable[[Path], Service]
+    app: ModuleType  # the service's `app` module: its Settings and build
     setup: Callable[[int, datetime], list[tuple[Topic, Envelope]]]
     input_topic: Topic
     inputs: Callable[[int, datetime], list[Envelope]]
@@ -101,24 +102,23 @@ def _pauses(count: int, at: datetime) -> list[Envelope]:
     return [ContractPaused.new(_snapshot(n, "paused", 2, at), source="benchmark", time=at) for n in range(count)]
 
 
-def _service(package, folder: Path, name: str) -> Service:  # noqa: ANN001 - a service's app module
-    settings = package.Settings(service_name=f"{name}-batch-cpu", kafka_bootstrap_servers="127.0.0.1:9",
-                                database_url=f"sqlite:///{folder / name}.db", http_api=False)
-    return package.build(settings)
+def _nothing(_count: int, _at: datetime) -> list[tuple[Topic, Envelope]]:
+    return []
 
 
 CASES = (
-    Case("billing-monitor", lambda folder: _service(billing_monitor, folder, "billing-monitor"),
-         lambda count, at: [], BILLING_EVENTS, _payment_failures),
-    Case("contract-state", lambda folder: _service(contract_state, folder, "contract-state"),
-         _openings, BILLING_PROBLEMS, _problems),
-    Case("time-tracking", lambda folder: _service(time_tracking, folder, "time-tracking"),
-         _opened, TIME_ENTRIES_SUBMITTED, _submissions),
-    Case("time-tracking", lambda folder: _service(time_tracking, folder, "time-tracking"),
-         _opened, CONTRACT_EVENTS, _pauses),
-    Case("notification", lambda folder: _service(notification, folder, "notification"),
-         _opened, CONTRACT_EVENTS, _pauses),
+    Case("billing-monitor", billing_monitor, _nothing, BILLING_EVENTS, _payment_failures),
+    Case("contract-state", contract_state, _openings, BILLING_PROBLEMS, _problems),
+    Case("time-tracking", time_tracking, _opened, TIME_ENTRIES_SUBMITTED, _submissions),
+    Case("time-tracking", time_tracking, _opened, CONTRACT_EVENTS, _pauses),
+    Case("notification", notification, _opened, CONTRACT_EVENTS, _pauses),
 )
+
+
+def _service(case: Case, folder: Path) -> Service:
+    settings = case.app.Settings(service_name=f"{case.service}-batch-cpu", kafka_bootstrap_servers="127.0.0.1:9",
+                                 database_url=f"sqlite:///{folder / case.service}.db", http_api=False)
+    return case.app.build(settings)
 
 
 def record(topic: Topic, event: Envelope, offset: int) -> ConsumerRecord:
@@ -133,7 +133,7 @@ def batches(records: Sequence[ConsumerRecord], size: int) -> list[Sequence[Consu
 
 async def service_cpu(case: Case, size: int, count: int, folder: Path) -> float:
     """CPU seconds per batch of `size` through the service's intake."""
-    service = case.build(folder)
+    service = _service(case, folder)
     await service.store.open([intake.topic for intake in service.intakes])
     intakes = {intake.topic.name: intake for intake in service.intakes}
     at = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -167,10 +167,8 @@ def bare_cpu(case: Case, size: int, count: int, folder: Path) -> float:
                        "payload BLOB, created_at TEXT)")
     at = datetime.now(UTC) - timedelta(hours=1)
     measured = batches([record(case.input_topic, event, n) for n, event in enumerate(case.inputs(count, at))], size)
-    started, spent = 0.0, 0.0
-    for number, chunk in enumerate(measured):
-        if number == WARM_UP_BATCHES:
-            started = time.process_time()
+
+    def take(chunk: Sequence[ConsumerRecord]) -> None:
         events = [json.loads(item.value) for item in chunk]
         now = datetime.now(UTC).isoformat()
         with connection:
@@ -179,6 +177,12 @@ def bare_cpu(case: Case, size: int, count: int, folder: Path) -> float:
             connection.executemany("INSERT INTO outbox (event_id, topic, key, payload, created_at) VALUES (?, ?, ?, ?, ?)",
                                    [(f"out-{event['id']}", "out", item.key, item.value, now)
                                     for item, event in zip(chunk, events, strict=True)])
+
+    for chunk in measured[:WARM_UP_BATCHES]:
+        take(chunk)
+    started = time.process_time()
+    for chunk in measured[WARM_UP_BATCHES:]:
+        take(chunk)
     spent = time.process_time() - started
     connection.close()
     return spent / (len(measured) - WARM_UP_BATCHES)
