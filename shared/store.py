@@ -15,7 +15,6 @@ instances' relays take turns on the outbox (`Store.relay_turn`).
 """
 
 import asyncio
-import functools
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -34,7 +33,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Update,
     bindparam,
     event,
     func,
@@ -48,7 +46,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from shared.events.envelope import Envelope
 from shared.migrations import history_of, upgrade
-from shared.sqlite_on_loop import SQLiteOnTheLoop, on_loop
+from shared.prepared import Prepared
+from shared.sqlite_on_loop import on_loop
 from shared.topics import Topic
 
 mechanism = MetaData()
@@ -96,45 +95,36 @@ class Unsent(NamedTuple):
     payload: bytes
 
 
-class _InsertOnTheDriver:
-    """An insert that skips rows whose key exists, run on SQLite's own connection: what it returned
-    for the rows it inserted (in no particular order).
-
-    The inbox and the outbox take a statement each in every batch of every service. Through
-    SQLAlchemy each cost 0.1-0.25 ms of Python whatever the batch's size, as much as the batch's own
-    SQLite work (measured). Compiled once from the table by SQLAlchemy, so the columns and the stored
-    form of every value are its own; rows go `ROWS_PER_STATEMENT` to a statement, the rest one by one
-    (two statements in sqlite3's cache, whatever the batch sizes)."""
-
-    ROWS_PER_STATEMENT = 100
-
-    def __init__(self, table: Table, columns: Sequence[str], returning: Sequence[str]) -> None:
-        dialect = SQLiteOnTheLoop()
-        statement = sqlite.insert(table).on_conflict_do_nothing().returning(*(table.c[name] for name in returning))
-        compiled = statement.compile(dialect=dialect, column_keys=list(columns))
-        self._one = str(compiled)
-        row = "(" + ", ".join("?" for _ in compiled.positiontup) + ")"
-        self._many = self._one.replace(row, ", ".join([row] * self.ROWS_PER_STATEMENT), 1)
-        self._binds = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-                       for name in compiled.positiontup]
-
-    def run(self, driver: sqlite3.Connection, rows: Sequence[dict[str, object]]) -> list[tuple]:
-        values = [row[name] if process is None else process(row[name]) for row in rows for name, process in self._binds]
-        width, many = len(self._binds), self.ROWS_PER_STATEMENT
-        whole = len(rows) - len(rows) % many
-        cursor = driver.cursor()
-        returned = []
-        for start in range(0, whole * width, many * width):
-            returned += cursor.execute(self._many, values[start:start + many * width]).fetchall()
-        for start in range(whole * width, len(values), width):
-            returned += cursor.execute(self._one, values[start:start + width]).fetchall()
-        cursor.close()
-        return returned
+def insert_ignoring_duplicates(table: Table, *returning: Column) -> Prepared:
+    """An insert that skips a row whose key exists; with `returning`, those columns of the rows it inserted."""
+    names = tuple(column.name for column in returning)
+    return Prepared(build=lambda dialect: _ignoring_duplicates(dialect, table, names))
 
 
-_RECORD_INPUTS = _InsertOnTheDriver(inbox, ("topic", "event_id", "received_at"), returning=("event_id",))
-_QUEUE_OUTPUTS = _InsertOnTheDriver(outbox, ("event_id", "topic", "key", "type", "payload", "created_at"),
-                                    returning=("seq", "event_id"))
+def upsert(table: Table) -> Prepared:
+    """An insert that overwrites every non-key column of a row whose primary key already exists."""
+    return Prepared(build=lambda dialect: _upsert(dialect, table))
+
+
+def _ignoring_duplicates(dialect: str, table: Table, returning: tuple[str, ...]):  # noqa: ANN202
+    statement = _insert(dialect, table).on_conflict_do_nothing()
+    return statement.returning(*(table.c[name] for name in returning)) if returning else statement
+
+
+def _upsert(dialect: str, table: Table):  # noqa: ANN202
+    statement = _insert(dialect, table)
+    key = [column.name for column in table.primary_key]
+    changed = {column.name: statement.excluded[column.name] for column in table.c if not column.primary_key}
+    return statement.on_conflict_do_update(index_elements=key, set_=changed)
+
+
+def _insert(dialect: str, table: Table):  # noqa: ANN202 - SQLite and PostgreSQL both upsert
+    return (sqlite if dialect == "sqlite" else postgresql).insert(table)
+
+
+# Every batch of every service records its inputs and queues its outputs.
+_RECORD_INPUTS = insert_ignoring_duplicates(inbox, inbox.c.event_id)
+_QUEUE_OUTPUTS = insert_ignoring_duplicates(outbox, outbox.c.seq, outbox.c.event_id)
 
 
 class Transaction:
@@ -143,16 +133,6 @@ class Transaction:
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
         self.outbox_rows: list[Unsent] = []  # what this transaction queued, in order
-        self._driver: sqlite3.Connection | None = None
-
-    async def _sqlite(self) -> sqlite3.Connection | None:
-        """SQLite's own connection under this transaction (None on PostgreSQL): a statement run on it
-        is in the transaction, which SQLite began at the first write and SQLAlchemy commits."""
-        if self.connection.dialect.name != "sqlite":
-            return None
-        if self._driver is None:
-            self._driver = (await self.connection.get_raw_connection()).driver_connection.sqlite_connection
-        return self._driver
 
     async def first_time(self, topic: Topic, event_id: str) -> bool:
         """Record an input of `topic` as handled; False when it already was (a duplicate to skip)."""
@@ -167,11 +147,7 @@ class Transaction:
         received_at = datetime.now(UTC)
         # Sorted: two instances taking overlapping redeliveries wait on each other's rows in one order.
         rows = [{"topic": topic.name, "event_id": event_id, "received_at": received_at} for event_id in sorted(wanted)]
-        if (driver := await self._sqlite()) is not None:
-            return {event_id for (event_id,) in _RECORD_INPUTS.run(driver, rows)}
-        # One statement, its rows as parameters (not literal VALUES, compiled anew for every batch size).
-        statement = insert_ignoring_duplicates(self.connection, inbox, inbox.c.event_id)
-        return set((await self.connection.execute(statement, rows)).scalars())
+        return {event_id for (event_id,) in await _RECORD_INPUTS.rows(self.connection, rows)}
 
     async def lock(self, kind: str, *ids: str) -> None:
         """Hold `ids` of `kind` (e.g. contracts) until this transaction ends: another instance's
@@ -208,11 +184,7 @@ class Transaction:
                 "created_at": created_at,
             })
         # Only rows new to the outbox come back: a re-emitted id is not queued again.
-        if (driver := await self._sqlite()) is not None:
-            queued = _QUEUE_OUTPUTS.run(driver, list(rows.values()))
-        else:
-            statement = insert_ignoring_duplicates(self.connection, outbox, outbox.c.seq, outbox.c.event_id)
-            queued = await self.connection.execute(statement, list(rows.values()))
+        queued = await _QUEUE_OUTPUTS.rows(self.connection, list(rows.values()))
         self.outbox_rows += sorted(_unsent(seq, rows[event_id]) for seq, event_id in queued)
 
 
@@ -227,13 +199,13 @@ class RelayTurn:
     async def unsent(self, limit: int) -> list[Unsent]:
         if self._connection is None:
             return await self._store.unsent(limit)
-        return [Unsent(*row) for row in await self._connection.execute(_oldest_waiting(limit))]
+        return [Unsent(*row) for row in await _OLDEST_WAITING.rows(self._connection, {"limit": limit})]
 
     async def mark_sent(self, seqs: list[int]) -> None:
         if self._connection is None:
             await self._store.mark_sent(seqs)
         else:
-            await self._connection.execute(*_marked_sent(seqs))
+            await _MARK_SENT.run(self._connection, _marked_sent(seqs))
 
     async def park(self, seq: int, reason: str) -> None:
         if self._connection is None:
@@ -287,11 +259,11 @@ class Store:
     async def unsent(self, limit: int) -> list["Unsent"]:
         """The oldest outbox rows not yet published."""
         async with self.reading() as connection:
-            return [Unsent(*row) for row in await connection.execute(_oldest_waiting(limit))]
+            return [Unsent(*row) for row in await _OLDEST_WAITING.rows(connection, {"limit": limit})]
 
     async def mark_sent(self, seqs: list[int]) -> None:
         async with self.transaction() as tx:
-            await tx.connection.execute(*_marked_sent(seqs))
+            await _MARK_SENT.run(tx.connection, _marked_sent(seqs))
 
     async def park(self, seq: int, reason: str) -> None:
         """Set aside a row Kafka will not take, so the rows after it flow."""
@@ -368,55 +340,19 @@ def _unsent(seq: int, row: dict[str, object]) -> Unsent:
     return Unsent(seq, row["topic"], row["key"], row["type"], row["payload"])
 
 
-@functools.cache
-def _oldest_waiting(limit: int):  # noqa: ANN202 - a Select (one per relay batch size, built once)
-    return (
-        select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.type, outbox.c.payload)
-        .where(_waiting)
-        .order_by(outbox.c.seq)
-        .limit(limit)
-    )
+_OLDEST_WAITING = Prepared(
+    select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.type, outbox.c.payload)
+    .where(_waiting).order_by(outbox.c.seq).limit(bindparam("limit"))
+)
+_MARK_SENT = Prepared(update(outbox).where(among(outbox.c.seq, "seqs")).values(sent_at=bindparam("now")))
 
 
-_MARK_SENT = update(outbox).where(among(outbox.c.seq, "seqs")).values(sent_at=bindparam("now"))
-
-
-def _marked_sent(seqs: list[int]) -> tuple[Update, dict[str, object]]:
-    return _MARK_SENT, {"seqs": seqs, "now": datetime.now(UTC)}
+def _marked_sent(seqs: list[int]) -> dict[str, object]:
+    return {"seqs": seqs, "now": datetime.now(UTC)}
 
 
 def _parked(seq: int, reason: str):  # noqa: ANN202 - an Update
     return update(outbox).where(outbox.c.seq == seq).values(parked_at=datetime.now(UTC), parked_reason=reason[:500])
-
-
-def insert_ignoring_duplicates(connection: AsyncConnection, table: Table, *returning: Column):  # noqa: ANN201
-    """An insert that skips a row whose key exists; with `returning`, those columns of the rows it inserted."""
-    return _ignoring_duplicates(connection.dialect.name, table, tuple(column.name for column in returning))
-
-
-def upsert(connection: AsyncConnection, table: Table):  # noqa: ANN201 - dialect-specific Insert
-    """An insert that overwrites every non-key column of a row whose primary key already exists."""
-    return _upsert(connection.dialect.name, table)
-
-
-# Built once per dialect and table: SQLAlchemy builds, checks and keys a statement anew each time one
-# is made (0.2-0.5 ms each, measured), more than a small batch's SQLite work; one made once is keyed once.
-@functools.cache
-def _ignoring_duplicates(dialect: str, table: Table, returning: tuple[str, ...]):  # noqa: ANN202
-    statement = _insert(dialect, table).on_conflict_do_nothing()
-    return statement.returning(*(table.c[name] for name in returning)) if returning else statement
-
-
-@functools.cache
-def _upsert(dialect: str, table: Table):  # noqa: ANN202
-    statement = _insert(dialect, table)
-    key = [column.name for column in table.primary_key]
-    changed = {column.name: statement.excluded[column.name] for column in table.c if not column.primary_key}
-    return statement.on_conflict_do_update(index_elements=key, set_=changed)
-
-
-def _insert(dialect: str, table: Table):  # noqa: ANN202 - SQLite and PostgreSQL both upsert
-    return (sqlite if dialect == "sqlite" else postgresql).insert(table)
 
 
 # Prepared statements kept per SQLite connection (sqlite3's default: 128). A multi-row INSERT of n

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Column, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.billing_monitor.domain import ClientStanding, OpenProblem
+from shared.prepared import Prepared
 from shared.store import among, upsert
 
 # migrations/ is how these tables came to be in a store: a change to them is a new revision there.
@@ -22,7 +23,10 @@ client_standings = Table(
 )
 
 
-_STANDINGS = select(client_standings.c.client_id, client_standings.c.standing).where(among(client_standings.c.client_id))
+_STANDINGS = Prepared(
+    select(client_standings.c.client_id, client_standings.c.standing).where(among(client_standings.c.client_id))
+)
+_SAVE_STANDINGS = upsert(client_standings)
 
 
 async def load_standing(connection: AsyncConnection, client_id: str) -> ClientStanding:
@@ -31,7 +35,7 @@ async def load_standing(connection: AsyncConnection, client_id: str) -> ClientSt
 
 async def load_standings(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, ClientStanding]:
     """Each client's standing, in one statement; a client never heard of has no problems and no watermarks."""
-    rows = await connection.execute(_STANDINGS, {"ids": sorted(set(client_ids))})
+    rows = await _STANDINGS.rows(connection, {"ids": sorted(set(client_ids))})
     stored = {client_id: standing_from_json(client_id, document) for client_id, document in rows}
     return {client_id: stored.get(client_id, ClientStanding(client_id)) for client_id in client_ids}
 
@@ -39,7 +43,7 @@ async def load_standings(connection: AsyncConnection, client_ids: Collection[str
 async def save_standings(connection: AsyncConnection, standings: Sequence[ClientStanding]) -> None:
     """Write these standings over what is stored, in one executemany round trip."""
     if standings:
-        await connection.execute(upsert(connection, client_standings), [
+        await _SAVE_STANDINGS.run(connection, [
             {"client_id": standing.client_id, "standing": standing_to_json(standing)} for standing in standings])
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.contract_state.domain import CLIENT, PLATFORM, BillingStanding, Contract, HistoryEntry
+from shared.prepared import Prepared
 from shared.store import among, insert_ignoring_duplicates, upsert
 
 # migrations/ is how these tables came to be in a store: a change to them is a new revision there.
@@ -77,33 +78,37 @@ billing_standings = Table(
 
 # Built once: SQLAlchemy builds and keys a statement anew each time one is made (shared.store).
 _CONTRACT = select(contracts).where(contracts.c.contract_id == bindparam("contract_id"))
-_CONTRACT_FOR_UPDATE = _CONTRACT.with_for_update()
-_CLIENTS_OF = select(contracts.c.contract_id, contracts.c.client_id).where(among(contracts.c.contract_id))
-_OPEN_CONTRACTS = (
+_CONTRACT_READ = Prepared(_CONTRACT)
+_CONTRACT_FOR_UPDATE = Prepared(_CONTRACT.with_for_update())
+_CLIENTS_OF = Prepared(select(contracts.c.contract_id, contracts.c.client_id).where(among(contracts.c.contract_id)))
+_OPEN_CONTRACTS = Prepared(
     select(contracts).where(among(contracts.c.client_id), contracts.c.ended.is_(False))
     .order_by(contracts.c.contract_id).with_for_update()
 )
-_STANDINGS = (select(billing_standings).where(among(billing_standings.c.client_id))
-              .order_by(billing_standings.c.client_id).with_for_update())
+_STANDINGS = Prepared(select(billing_standings).where(among(billing_standings.c.client_id))
+                      .order_by(billing_standings.c.client_id).with_for_update())
+_SAVE_CONTRACTS = upsert(contracts)
+_SAVE_STANDINGS = upsert(billing_standings)
+_RECORD_HISTORY = insert_ignoring_duplicates(contract_history)
 
 
 async def load_contract(connection: AsyncConnection, contract_id: str, *, for_update: bool = True) -> Contract | None:
-    query = _CONTRACT_FOR_UPDATE if for_update else _CONTRACT
-    row = (await connection.execute(query, {"contract_id": contract_id})).first()
-    return _contract(row) if row else None
+    query = _CONTRACT_FOR_UPDATE if for_update else _CONTRACT_READ
+    rows = await query.rows(connection, {"contract_id": contract_id})
+    return _contract(rows[0]) if rows else None
 
 
 async def clients_of(connection: AsyncConnection, contract_ids: set[str]) -> dict[str, str]:
     """The client of each known contract among `contract_ids` (it never changes: read without a lock)."""
     if not contract_ids:
         return {}
-    return {row.contract_id: row.client_id for row in await connection.execute(_CLIENTS_OF, {"ids": sorted(contract_ids)})}
+    return {row.contract_id: row.client_id for row in await _CLIENTS_OF.rows(connection, {"ids": sorted(contract_ids)})}
 
 
 async def load_open_contracts(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, dict[str, Contract]]:
     """Per client, every contract of it that is not ended, by id in id order (one statement for all)."""
     found: dict[str, dict[str, Contract]] = {client_id: {} for client_id in client_ids}
-    for row in await connection.execute(_OPEN_CONTRACTS, {"ids": sorted(set(client_ids))}):
+    for row in await _OPEN_CONTRACTS.rows(connection, {"ids": sorted(set(client_ids))}):
         found[row.client_id][row.contract_id] = _contract(row)
     return found
 
@@ -112,7 +117,7 @@ async def save_contracts(connection: AsyncConnection, changed: Sequence[Contract
     """Insert or update contracts in one statement executed for all of them (a fan-out is one round trip)."""
     if not changed:
         return
-    await connection.execute(upsert(connection, contracts), [_row(contract) for contract in changed])
+    await _SAVE_CONTRACTS.run(connection, [_row(contract) for contract in changed])
 
 
 async def record_history(connection: AsyncConnection, entries: Sequence[HistoryEntry]) -> None:
@@ -123,7 +128,7 @@ async def record_history(connection: AsyncConnection, entries: Sequence[HistoryE
          "holds": list(entry.holds), "actor_role": entry.actor_role, "changed_at": entry.changed_at}
         for entry in entries
     ]
-    await connection.execute(insert_ignoring_duplicates(connection, contract_history), rows)
+    await _RECORD_HISTORY.run(connection, rows)
 
 
 async def history_of(connection: AsyncConnection, contract_id: str) -> list[dict[str, object]]:
@@ -152,14 +157,14 @@ async def load_standings(connection: AsyncConnection, client_ids: Collection[str
             as_of=_utc(row.as_of),
             as_of_event_time=_utc(row.as_of_event_time),
         )
-        for row in await connection.execute(_STANDINGS, {"ids": sorted(set(client_ids))})
+        for row in await _STANDINGS.rows(connection, {"ids": sorted(set(client_ids))})
     }
 
 
 async def save_standings(connection: AsyncConnection, standings: Sequence[BillingStanding]) -> None:
     """Write these standings over what is stored, in one executemany round trip."""
     if standings:
-        await connection.execute(upsert(connection, billing_standings), [
+        await _SAVE_STANDINGS.run(connection, [
             {"client_id": standing.client_id, "open_problems": sorted(standing.open_problems),
              "as_of": standing.as_of, "as_of_event_time": standing.as_of_event_time}
             for standing in standings

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.events.billing import ProblemKind
 from shared.events.notifications import NotificationCreated
+from shared.prepared import Prepared
 from shared.store import among, insert_ignoring_duplicates, upsert
 from services.notification.domain import ClientProblems, ContractView, SupportCase
 
@@ -125,17 +126,24 @@ notifications = Table(
 
 
 # Built once: SQLAlchemy builds and keys a statement anew each time one is made (shared.store).
-_VIEWS = (select(contract_views).where(among(contract_views.c.contract_id))
-          .order_by(contract_views.c.contract_id).with_for_update())
-_OPEN_CONTRACTS_OF = (
+_VIEWS = Prepared(select(contract_views).where(among(contract_views.c.contract_id))
+                  .order_by(contract_views.c.contract_id).with_for_update())
+_OPEN_CONTRACTS_OF = Prepared(
     select(contract_views.c.client_id, contract_views.c.contract_id)
     .where(among(contract_views.c.client_id), contract_views.c.status.in_(("active", "paused")))
     .order_by(contract_views.c.contract_id)
 )
-_NOTICED = select(billing_notices.c.client_id, billing_notices.c.kind).where(among(billing_notices.c.client_id))
-_FORGET_NOTICED = delete(billing_notices).where(among(billing_notices.c.client_id))
-_PROBLEMS = (select(client_problems).where(among(client_problems.c.client_id))
-             .order_by(client_problems.c.client_id).with_for_update())
+_NOTICED = Prepared(select(billing_notices.c.client_id, billing_notices.c.kind).where(among(billing_notices.c.client_id)))
+_FORGET_NOTICED = Prepared(delete(billing_notices).where(among(billing_notices.c.client_id)))
+_NOTICE = Prepared(insert(billing_notices))
+_PROBLEMS = Prepared(select(client_problems).where(among(client_problems.c.client_id))
+                     .order_by(client_problems.c.client_id).with_for_update())
+_SAVE_VIEWS = upsert(contract_views)
+_SAVE_PROBLEMS = upsert(client_problems)
+_ADD_NOTIFICATIONS = insert_ignoring_duplicates(notifications, notifications.c.notification_id)
+_CLAIM_SUPPORT_INPUT = insert_ignoring_duplicates(support_inputs, support_inputs.c.input_id)
+_SAVE_NUDGE = upsert(client_nudges)
+_ADD_SUPPORT_CASE = insert_ignoring_duplicates(support_cases)
 
 
 # --- contract views -------------------------------------------------------------------------
@@ -150,7 +158,7 @@ async def load_contracts(connection: AsyncConnection, contract_ids: Collection[s
 
     Locked until commit (PostgreSQL; SQLite has one writer anyway): contracts.events and time.entries
     of one contract may be consumed by two instances at once, and neither may overwrite the other."""
-    rows = await connection.execute(_VIEWS, {"ids": sorted(set(contract_ids))})
+    rows = await _VIEWS.rows(connection, {"ids": sorted(set(contract_ids))})
     return {row.contract_id: _view(row) for row in rows}
 
 
@@ -171,7 +179,7 @@ def _view(row: Any) -> ContractView:
 async def save_contracts(connection: AsyncConnection, views: Sequence[ContractView]) -> None:
     """Write these views over what is stored, in one executemany round trip."""
     if views:
-        await connection.execute(upsert(connection, contract_views), [_row(view) for view in views])
+        await _SAVE_VIEWS.run(connection, [_row(view) for view in views])
 
 
 def _row(view: ContractView) -> dict[str, Any]:
@@ -191,7 +199,7 @@ def _row(view: ContractView) -> dict[str, Any]:
 async def open_contracts_of(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, list[str]]:
     """Per client, its contracts that are not ended as far as contracts.events told us (one statement)."""
     found: dict[str, list[str]] = {client_id: [] for client_id in client_ids}
-    for client_id, contract_id in await connection.execute(_OPEN_CONTRACTS_OF, {"ids": sorted(set(client_ids))}):
+    for client_id, contract_id in await _OPEN_CONTRACTS_OF.rows(connection, {"ids": sorted(set(client_ids))}):
         found[client_id].append(contract_id)
     return found
 
@@ -202,7 +210,7 @@ async def open_contracts_of(connection: AsyncConnection, client_ids: Collection[
 async def noticed_problems(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, frozenset[ProblemKind]]:
     """Per client, the open problems it has been told about (one statement)."""
     found: dict[str, set[ProblemKind]] = {client_id: set() for client_id in client_ids}
-    for client_id, kind in await connection.execute(_NOTICED, {"ids": sorted(set(client_ids))}):
+    for client_id, kind in await _NOTICED.rows(connection, {"ids": sorted(set(client_ids))}):
         found[client_id].add(kind)
     return {client_id: frozenset(kinds) for client_id, kinds in found.items()}
 
@@ -211,10 +219,10 @@ async def save_noticed_problems(connection: AsyncConnection, noticed: dict[str, 
     """Replace what these clients have been told about, in two statements for all of them."""
     if not noticed:
         return
-    await connection.execute(_FORGET_NOTICED, {"ids": sorted(noticed)})
+    await _FORGET_NOTICED.run(connection, {"ids": sorted(noticed)})
     rows = [{"client_id": client_id, "kind": kind} for client_id, kinds in sorted(noticed.items()) for kind in sorted(kinds)]
     if rows:
-        await connection.execute(insert(billing_notices), rows)
+        await _NOTICE.run(connection, rows)
 
 
 async def load_client_problems(connection: AsyncConnection, client_ids: Collection[str]) -> dict[str, ClientProblems]:
@@ -222,14 +230,14 @@ async def load_client_problems(connection: AsyncConnection, client_ids: Collecti
     return {
         row.client_id: ClientProblems(row.client_id, frozenset(json.loads(row.open_problems)), utc(row.as_of),
                                       utc(row.as_of_event_time))
-        for row in await connection.execute(_PROBLEMS, {"ids": sorted(set(client_ids))})
+        for row in await _PROBLEMS.rows(connection, {"ids": sorted(set(client_ids))})
     }
 
 
 async def save_client_problems(connection: AsyncConnection, problems: Sequence[ClientProblems]) -> None:
     """Write these clients' problems over what is stored, in one executemany round trip."""
     if problems:
-        await connection.execute(upsert(connection, client_problems), [
+        await _SAVE_PROBLEMS.run(connection, [
             {"client_id": known.client_id, "open_problems": json.dumps(sorted(known.open_problems)),
              "as_of": known.as_of, "as_of_event_time": known.as_of_event_time}
             for known in problems
@@ -244,10 +252,11 @@ async def claim_support_input(
 ) -> bool:
     """Record a request or report id; False when it was seen before (on PostgreSQL a concurrent
     claim of the same id waits for the first to commit, then finds it)."""
-    statement = insert_ignoring_duplicates(connection, support_inputs).values(
-        input_type=input_type, input_id=input_id, contract_id=contract_id, requester_id=requester_id, received_at=now
-    )
-    return (await connection.execute(statement)).rowcount == 1
+    claimed = await _CLAIM_SUPPORT_INPUT.rows(connection, {
+        "input_type": input_type, "input_id": input_id, "contract_id": contract_id, "requester_id": requester_id,
+        "received_at": now,
+    })
+    return bool(claimed)
 
 
 async def settle_support_input(connection: AsyncConnection, input_type: str, input_id: str, outcome: str) -> None:
@@ -269,11 +278,11 @@ async def nudged_pause(connection: AsyncConnection, contract_id: str) -> datetim
 
 
 async def save_nudge(connection: AsyncConnection, contract_id: str, pause_began: datetime) -> None:
-    await connection.execute(upsert(connection, client_nudges).values(contract_id=contract_id, pause_began=pause_began))
+    await _SAVE_NUDGE.run(connection, {"contract_id": contract_id, "pause_began": pause_began})
 
 
 async def add_support_case(connection: AsyncConnection, case: SupportCase) -> None:
-    await connection.execute(insert_ignoring_duplicates(connection, support_cases).values(
+    await _ADD_SUPPORT_CASE.run(connection, dict(
         record=case.record, case_id=case.case_id, contract_id=case.contract_id, client_id=case.client_id,
         freelancer_id=case.freelancer_id, requester_id=case.requester_id, requester_role=case.requester_role,
         topic=case.topic, message=case.message, requested_at=case.requested_at,
@@ -329,8 +338,7 @@ async def add_notifications(connection: AsyncConnection, events: Sequence[Notifi
         }
         for event in events
     ]
-    statement = insert_ignoring_duplicates(connection, notifications, notifications.c.notification_id)
-    return set((await connection.execute(statement, rows)).scalars())
+    return {notification_id for (notification_id,) in await _ADD_NOTIFICATIONS.rows(connection, rows)}
 
 
 async def inbox_of(connection: AsyncConnection, recipient_id: str, limit: int) -> tuple[list[dict[str, Any]], int]:

@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.prepared import Prepared
 from shared.store import among, insert_ignoring_duplicates
 from services.notification.store import notifications, tables, utc
 
@@ -75,16 +76,20 @@ async def add_subscription(
 
 
 # Built once: every notice asks it (SQLAlchemy builds and keys a statement anew each time one is made).
-_SUBSCRIBERS = select(webhook_subscriptions.c.subscription_id, webhook_subscriptions.c.recipient_id).where(
-    or_(among(webhook_subscriptions.c.recipient_id), webhook_subscriptions.c.recipient_id.is_(None))
-).order_by(webhook_subscriptions.c.subscription_id)
+_SUBSCRIBERS = Prepared(
+    select(webhook_subscriptions.c.subscription_id, webhook_subscriptions.c.recipient_id).where(
+        or_(among(webhook_subscriptions.c.recipient_id), webhook_subscriptions.c.recipient_id.is_(None))
+    ).order_by(webhook_subscriptions.c.subscription_id)
+)
+_ADD_DELIVERIES = insert_ignoring_duplicates(webhook_deliveries)
+_DEAD_LETTER = insert_ignoring_duplicates(webhook_dead_letters)
 
 
 async def subscriptions_for(connection: AsyncConnection, recipient_ids: Collection[str]) -> dict[str, list[str]]:
     """Per recipient, its subscribers: its own and those of every recipient (one statement for all)."""
     wanted = sorted(set(recipient_ids))
     subscribers: dict[str, list[str]] = {recipient_id: [] for recipient_id in wanted}
-    for subscription_id, recipient_id in await connection.execute(_SUBSCRIBERS, {"ids": wanted}):
+    for subscription_id, recipient_id in await _SUBSCRIBERS.rows(connection, {"ids": wanted}):
         for recipient in (wanted if recipient_id is None else [recipient_id]):
             subscribers[recipient].append(subscription_id)
     return subscribers
@@ -93,7 +98,7 @@ async def subscriptions_for(connection: AsyncConnection, recipient_ids: Collecti
 async def add_deliveries(connection: AsyncConnection, deliveries: Sequence[tuple[str, str]], now: datetime) -> None:
     """Queue each (notification, subscriber) delivery, in the transaction that created the notification."""
     if deliveries:
-        await connection.execute(insert_ignoring_duplicates(connection, webhook_deliveries), [
+        await _ADD_DELIVERIES.run(connection, [
             {"notification_id": notification_id, "subscription_id": subscription_id,
              "state": "pending", "attempts": 0, "next_attempt_at": now}
             for notification_id, subscription_id in deliveries
@@ -158,18 +163,16 @@ async def dead_letter(connection: AsyncConnection, delivery: Any, attempts: int,
         .where(webhook_deliveries.c.delivery_id == delivery.delivery_id)
         .values(state="dead", attempts=attempts, last_error=error)
     )
-    await connection.execute(
-        insert_ignoring_duplicates(connection, webhook_dead_letters).values(
-            delivery_id=delivery.delivery_id,
-            notification_id=delivery.notification_id,
-            subscription_id=delivery.subscription_id,
-            recipient_id=delivery.recipient_id,
-            url=delivery.url,
-            attempts=attempts,
-            last_error=error,
-            failed_at=now,
-        )
-    )
+    await _DEAD_LETTER.run(connection, {
+        "delivery_id": delivery.delivery_id,
+        "notification_id": delivery.notification_id,
+        "subscription_id": delivery.subscription_id,
+        "recipient_id": delivery.recipient_id,
+        "url": delivery.url,
+        "attempts": attempts,
+        "last_error": error,
+        "failed_at": now,
+    })
 
 
 async def dead_letters(connection: AsyncConnection, limit: int) -> list[dict[str, Any]]:

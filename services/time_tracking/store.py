@@ -24,6 +24,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.time_tracking.domain import ContractHistory, ContractVersion, RecordedEntry
+from shared.prepared import Prepared
 from shared.store import among, insert_ignoring_duplicates
 
 # migrations/ is how these tables came to be in a store: a change to them is a new revision there.
@@ -71,27 +72,30 @@ time_entries = Table(
 
 
 # Built once: SQLAlchemy builds and keys a statement anew each time one is made (shared.store).
-_HISTORIES = (
+_HISTORIES = Prepared(
     select(contract_versions).where(among(contract_versions.c.contract_id))
     .order_by(contract_versions.c.contract_id, contract_versions.c.version)
 )
-_ENTRIES = select(time_entries).where(among(time_entries.c.entry_id))
-_PROTECTED_ENDING_AFTER = (
+_ENTRIES = Prepared(select(time_entries).where(among(time_entries.c.entry_id)))
+_PROTECTED_ENDING_AFTER = Prepared(
     select(time_entries)
     .where(among(time_entries.c.contract_id), time_entries.c.ended_at > bindparam("after"),
            time_entries.c.rejection.is_(None), time_entries.c.payment_protection == "eligible",
            time_entries.c.protection_revoked.is_(False))
     .order_by(time_entries.c.contract_id, time_entries.c.ended_at, time_entries.c.entry_id)
 )
-_MARK_REVOKED = (update(time_entries).where(among(time_entries.c.entry_id))
-                 .values(protection_revoked=True, revoked_at=bindparam("revoked_at")))
+_MARK_REVOKED = Prepared(update(time_entries).where(among(time_entries.c.entry_id))
+                         .values(protection_revoked=True, revoked_at=bindparam("revoked_at")))
+_ADD_VERSIONS = insert_ignoring_duplicates(contract_versions)
+_ADD_PARTIES = insert_ignoring_duplicates(contract_parties)
+_SAVE_ENTRIES = Prepared(insert(time_entries))
 
 
 async def load_histories(connection: AsyncConnection, contract_ids: Iterable[str]) -> dict[str, ContractHistory]:
     """The history of each contract asked for; an unknown contract has an empty one."""
     wanted = set(contract_ids)
     versions: dict[str, list[ContractVersion]] = defaultdict(list)
-    for row in await connection.execute(_HISTORIES, {"ids": sorted(wanted)}):
+    for row in await _HISTORIES.rows(connection, {"ids": sorted(wanted)}):
         versions[row.contract_id].append(
             ContractVersion(row.version, row.status, _utc(row.changed_at), row.freelancer_id, row.kind)
         )
@@ -106,8 +110,8 @@ async def add_versions(connection: AsyncConnection, versions: Sequence[tuple[str
     """Store (contract_id, version) pairs, all in one statement."""
     if not versions:
         return
-    await connection.execute(
-        insert_ignoring_duplicates(connection, contract_versions),
+    await _ADD_VERSIONS.run(
+        connection,
         [
             {
                 "contract_id": contract_id,
@@ -129,8 +133,8 @@ async def add_parties(connection: AsyncConnection, parties: Iterable[tuple[str, 
     for contract_id, client_id, freelancer_id in parties:
         first.setdefault(contract_id, (client_id, freelancer_id))
     if first:
-        await connection.execute(
-            insert_ignoring_duplicates(connection, contract_parties),
+        await _ADD_PARTIES.run(
+            connection,
             [
                 {"contract_id": contract_id, "client_id": client_id, "freelancer_id": freelancer_id}
                 for contract_id, (client_id, freelancer_id) in first.items()
@@ -149,7 +153,7 @@ async def parties_of(connection: AsyncConnection, contract_id: str) -> tuple[str
 
 async def load_entries(connection: AsyncConnection, entry_ids: Iterable[str]) -> dict[str, RecordedEntry]:
     """The entries already recorded among `entry_ids`, by entry_id."""
-    return {row.entry_id: _entry(row) for row in await connection.execute(_ENTRIES, {"ids": sorted(set(entry_ids))})}
+    return {row.entry_id: _entry(row) for row in await _ENTRIES.rows(connection, {"ids": sorted(set(entry_ids))})}
 
 
 async def load_entry(connection: AsyncConnection, entry_id: str) -> RecordedEntry | None:
@@ -160,8 +164,8 @@ async def save_entries(connection: AsyncConnection, entries: list[RecordedEntry]
     """Record new entries, all in one statement."""
     if not entries:
         return
-    await connection.execute(
-        insert(time_entries),
+    await _SAVE_ENTRIES.run(
+        connection,
         [
             {
                 "entry_id": entry.entry_id,
@@ -192,7 +196,7 @@ async def protected_entries_ending_after(
     # earliest moment, each contract's own moment applied here. (A join to the moments as a list of
     # values was compiled anew for every batch: 40% of learning a batch of 30 pauses, measured.)
     found: dict[str, list[RecordedEntry]] = {contract_id: [] for contract_id in moments}
-    rows = await connection.execute(_PROTECTED_ENDING_AFTER, {"ids": sorted(moments), "after": min(moments.values())})
+    rows = await _PROTECTED_ENDING_AFTER.rows(connection, {"ids": sorted(moments), "after": min(moments.values())})
     for row in rows:
         entry = _entry(row)
         if entry.ended_at > moments[entry.contract_id]:
@@ -202,7 +206,7 @@ async def protected_entries_ending_after(
 
 async def mark_revoked(connection: AsyncConnection, entry_ids: list[str], revoked_at: datetime) -> None:
     if entry_ids:
-        await connection.execute(_MARK_REVOKED, {"ids": entry_ids, "revoked_at": revoked_at})
+        await _MARK_REVOKED.run(connection, {"ids": entry_ids, "revoked_at": revoked_at})
 
 
 async def entries_of_contract(connection: AsyncConnection, contract_id: str) -> list[RecordedEntry]:
