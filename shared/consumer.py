@@ -41,6 +41,9 @@ Apply = Callable[[Transaction, Any], Awaitable[None]]
 # load and save state for all of them in a few statements. Must mean the same as `Apply` on each.
 ApplyBatch = Callable[[Transaction, list[Any]], Awaitable[None]]
 
+# A record that can be taken, with its event.
+Admitted = tuple[ConsumerRecord, Envelope]
+
 ATTEMPTS = 3
 # Every event of the contract is a few KiB at most; reading more than this is work for nothing.
 MAX_EVENT_BYTES = 64 * 1024
@@ -66,7 +69,7 @@ class EventIntake:
         self.events = events
         self._apply = apply
         self._apply_batch = apply_batch
-        self._store = store
+        self.store = store
         self._dead_letters = dead_letters
         self._metrics = metrics
         self._max_future = max_future
@@ -74,24 +77,34 @@ class EventIntake:
         self.duplicates = 0
 
     async def take(self, records: Sequence[ConsumerRecord]) -> None:
-        readable = [pair async for pair in self._readable(records)]
+        await self.take_admitted(await self.admitted(records))
+
+    async def take_admitted(self, admitted: list[Admitted]) -> None:
+        """Apply the admitted events in a transaction; if it fails for them, one event per transaction."""
         try:
-            async with self._store.transaction() as tx:  # its outbox rows go to the relay as it commits
-                await self._apply_all_once(tx, [event for _, event in readable])
+            async with self.store.transaction() as tx:  # its outbox rows go to the relay as it commits
+                await self.apply(tx, admitted)
         except Exception as error:
             if transient(error):
                 await asyncio.sleep(1)  # let the store recover before Kafka redelivers the batch
                 raise
-            log.warning("batch failed; applying its events one by one", exc_info=True, size=len(readable))
-            for record, event in readable:
+            log.warning("batch failed; applying its events one by one", exc_info=True, size=len(admitted))
+            for record, event in admitted:
                 await self._apply_alone(record, event)
 
-    async def _readable(self, records: Sequence[ConsumerRecord]):  # noqa: ANN202 - async generator of pairs
+    async def admitted(self, records: Sequence[ConsumerRecord]) -> list[Admitted]:
+        """The records that can be taken, each with its event; the others are dead-lettered."""
+        admitted = []
         for record in records:
             try:
-                yield record, self.admit(record)
+                admitted.append((record, self.admit(record)))
             except InvalidEvent as refusal:
                 await self._dead_letters.send(record, refusal.reason, refusal.detail)
+        return admitted
+
+    async def apply(self, tx: Transaction, admitted: list[Admitted]) -> None:
+        """Apply the admitted events in `tx`, each once."""
+        await self._apply_all_once(tx, [event for _, event in admitted])
 
     def admit(self, record: ConsumerRecord) -> Envelope:
         """The record as an event of this topic, or `InvalidEvent` saying why it cannot be taken."""
@@ -168,7 +181,7 @@ class EventIntake:
         """Retry one event in its own transaction; dead-letter it if the handler keeps failing."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                async with self._store.transaction() as tx:
+                async with self.store.transaction() as tx:
                     await self._apply_once(tx, event)
                     return
             except Exception as error:
@@ -195,9 +208,8 @@ def subscribe(broker: KafkaBroker, group_id: str, intakes: Sequence[EventIntake]
 
     async def consume(message: KafkaMessage) -> None:
         try:
-            # Topics are independent inputs: each is taken on its own, its records in partition order.
-            for topic, records in _by_topic(message.raw_message).items():
-                await intake_of[topic].take(records)
+            # Topics are independent inputs: each is taken as a whole, its records in partition order.
+            await take_together([(intake_of[topic], records) for topic, records in _by_topic(message.raw_message).items()])
         except Exception:
             await message.nack()  # Kafka hands the batch over again, from its first record
             raise
@@ -225,6 +237,30 @@ def subscribe(broker: KafkaBroker, group_id: str, intakes: Sequence[EventIntake]
     )
     subscriber(consume)
     _poll_without_idle_sleep(subscriber)
+
+
+async def take_together(shares: Sequence[tuple[EventIntake, Sequence[ConsumerRecord]]]) -> None:
+    """Each topic's share of a poll, all in one transaction when the store has one writer: a commit
+    is an fsync, and notification's polls held three topics (three commits, 3-4 ms each with the loop
+    blocked, measured). If that transaction fails, each topic is taken on its own, as with several
+    writers, where one transaction holding several topics' row locks could deadlock another's."""
+    store = shares[0][0].store if shares else None
+    if store is None or len(shares) == 1 or not store.single_writer:
+        for intake, records in shares:
+            await intake.take(records)
+        return
+    admitted = [(intake, await intake.admitted(records)) for intake, records in shares]
+    try:
+        async with store.transaction() as tx:
+            for intake, events in admitted:
+                await intake.apply(tx, events)
+    except Exception as error:
+        if transient(error):
+            await asyncio.sleep(1)  # let the store recover before Kafka redelivers the batch
+            raise
+        log.warning("batch of several topics failed; taking each on its own", exc_info=True)
+        for intake, events in admitted:
+            await intake.take_admitted(events)
 
 
 def _by_topic(records: Sequence[ConsumerRecord]) -> dict[str, list[ConsumerRecord]]:
@@ -267,8 +303,11 @@ async def _headers_left_raw(
     records: tuple[ConsumerRecord, ...], parse: Callable[[tuple[ConsumerRecord, ...]], Awaitable[KafkaMessage]]
 ) -> KafkaMessage:
     """FastStream decodes every header of a batch as UTF-8 and loses the whole batch on one bad
-    value. It gets the records without headers; the intake judges the real ones record by record."""
-    message = await parse(tuple(dataclasses.replace(record, headers=()) for record in records))
+    value. It gets the first and last records (what it names the message by) without headers; the
+    handler gets them all, and the intake judges the real headers record by record. (Copying every
+    record without its headers cost 20 µs a record: 0.2 s of notification's share of a 10,000 fan-out.)"""
+    ends = (records[0], records[-1]) if len(records) > 1 else records
+    message = await parse(tuple(dataclasses.replace(record, headers=()) for record in ends))
     message.raw_message = records
     return message
 

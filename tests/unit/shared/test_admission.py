@@ -126,7 +126,7 @@ async def test_a_record_too_large_for_a_dead_letter_goes_truncated_with_its_size
 
 async def test_an_id_seen_on_another_topic_is_not_a_duplicate(intake):
     elsewhere = Topic("contracts.events", key="contract_id")
-    async with intake._store.transaction() as tx:
+    async with intake.store.transaction() as tx:
         assert await tx.first_times(elsewhere, ["shared-id"]) == {"shared-id"}
     await intake.take([record(opening("c-1", event_id="shared-id")), record(opening("c-2", event_id="shared-id"))])
     assert intake.applied_ids == ["c-1"] and intake.duplicates == 1
