@@ -165,20 +165,51 @@ async def test_keeping_up_never_waits_on_rows_kafka_refused(store, monkeypatch):
 
 
 
-async def test_a_consumer_waits_for_kafka_s_acks_no_longer_than_keep_up_seconds(store, monkeypatch):
+async def test_a_consumer_waits_for_a_send_no_longer_than_keep_up_seconds(store, monkeypatch):
     monkeypatch.setattr(relay_module, "KEEP_UP_SECONDS", 0.2)
     kafka = Kafka()
     async with running(store, kafka) as relay:
         await until(lambda: relay._caught_up)
-        never = asyncio.get_running_loop().create_future()
+        stuck = asyncio.Event()
 
-        async def unacknowledged(_topic: str, _key: bytes, _payload: bytes) -> asyncio.Future:
-            return never  # a broker that takes the request and never answers
+        async def full_buffer(_topic: str, _key: bytes, _payload: bytes) -> asyncio.Future:
+            await stuck.wait()  # a producer whose buffer is full holds the send itself
+            raise KafkaConnectionError("broker away")
 
-        relay._send = unacknowledged
+        relay._send = full_buffer
         await commit(store, "hanging")
         await asyncio.wait_for(relay.keep_up(), 2)
-        never.set_result(None)
+        stuck.set()
+
+
+async def test_the_consumer_goes_on_before_kafka_s_acks_and_the_next_rows_follow_them_in_order(store):
+    kafka = Kafka()
+    async with running(store, kafka) as relay:
+        await until(lambda: relay._caught_up)
+        sent: list[str] = []
+        acks: list[asyncio.Future] = []
+
+        async def acked_later(_topic: str, key: bytes, _payload: bytes) -> asyncio.Future:
+            sent.append(key.decode())
+            acks.append(asyncio.get_running_loop().create_future())
+            return acks[-1]
+
+        relay._send = acked_later
+        try:
+            await commit(store, "first")
+            await asyncio.wait_for(relay.keep_up(), 1)  # sent, not acknowledged: the next batch may be taken
+            await commit(store, "second")
+            await asyncio.sleep(0.05)
+            assert sent == ["first"]  # one publication at a time: the next waits for the acks
+            acks[0].set_result(None)
+            await asyncio.wait_for(relay.keep_up(), 1)
+            assert sent == ["first", "second"]
+            acks[1].set_result(None)
+            await until(lambda: relay.published == 2)
+        finally:  # the relay stops only once its publication is answered
+            for ack in acks:
+                if not ack.done():
+                    ack.set_result(None)
 
 
 async def test_a_read_of_the_store_under_a_stream_of_commits_ends_at_once(store, monkeypatch):
