@@ -93,8 +93,8 @@ class _Plan:
         self.sql = sql
         columns = compiled._result_columns
         self._row = namedtuple("Row", [column.keyname for column in columns], rename=True) if columns else None
-        self._columns = [column.type._cached_result_processor(_SQLITE, None) for column in columns]
-        self._processed = [(index, process) for index, process in enumerate(self._columns) if process is not None]
+        processors = [column.type._cached_result_processor(_SQLITE, None) for column in columns]
+        self._processed = [(index, process) for index, process in enumerate(processors) if process is not None]
         self._many = _rows_per_statement(sql, len(self._binds), self.ROWS_PER_STATEMENT) if (
             isinstance(statement, Insert) and columns) else None
 
