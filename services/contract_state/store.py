@@ -76,7 +76,7 @@ billing_standings = Table(
 )
 
 
-# Built once: SQLAlchemy builds and keys a statement anew each time one is made (shared.store).
+# Built once, and on SQLite run by the driver (shared.prepared): every batch runs them.
 _CONTRACT = select(contracts).where(contracts.c.contract_id == bindparam("contract_id"))
 _CONTRACT_READ = Prepared(_CONTRACT)
 _CONTRACT_FOR_UPDATE = Prepared(_CONTRACT.with_for_update())

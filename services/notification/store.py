@@ -125,7 +125,7 @@ notifications = Table(
 )
 
 
-# Built once: SQLAlchemy builds and keys a statement anew each time one is made (shared.store).
+# Built once, and on SQLite run by the driver (shared.prepared): every batch runs them.
 _VIEWS = Prepared(select(contract_views).where(among(contract_views.c.contract_id))
                   .order_by(contract_views.c.contract_id).with_for_update())
 _OPEN_CONTRACTS_OF = Prepared(

@@ -75,7 +75,7 @@ async def add_subscription(
     )
 
 
-# Built once: every notice asks it (SQLAlchemy builds and keys a statement anew each time one is made).
+# Built once, and on SQLite run by the driver (shared.prepared): every notice asks them.
 _SUBSCRIBERS = Prepared(
     select(webhook_subscriptions.c.subscription_id, webhook_subscriptions.c.recipient_id).where(
         or_(among(webhook_subscriptions.c.recipient_id), webhook_subscriptions.c.recipient_id.is_(None))

@@ -71,7 +71,7 @@ time_entries = Table(
 )
 
 
-# Built once: SQLAlchemy builds and keys a statement anew each time one is made (shared.store).
+# Built once, and on SQLite run by the driver (shared.prepared): every batch runs them.
 _HISTORIES = Prepared(
     select(contract_versions).where(among(contract_versions.c.contract_id))
     .order_by(contract_versions.c.contract_id, contract_versions.c.version)
