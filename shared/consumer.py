@@ -244,14 +244,13 @@ async def take_together(shares: Sequence[tuple[EventIntake, Sequence[ConsumerRec
     is an fsync, and notification's polls held three topics (three commits, 3-4 ms each with the loop
     blocked, measured). If that transaction fails, each topic is taken on its own, as with several
     writers, where one transaction holding several topics' row locks could deadlock another's."""
-    store = shares[0][0].store if shares else None
-    if store is None or len(shares) == 1 or not store.single_writer:
+    if len(shares) < 2 or not shares[0][0].store.single_writer:
         for intake, records in shares:
             await intake.take(records)
         return
     admitted = [(intake, await intake.admitted(records)) for intake, records in shares]
     try:
-        async with store.transaction() as tx:
+        async with shares[0][0].store.transaction() as tx:
             for intake, events in admitted:
                 await intake.apply(tx, events)
     except Exception as error:
