@@ -50,6 +50,16 @@ MAX_EVENT_BYTES = 64 * 1024
 FETCH_MAX_BYTES = 2 * 1024 * 1024  # records fetched ahead per request, all partitions together
 
 
+@dataclasses.dataclass
+class Tally:
+    """What one transaction applied of a topic: events by type, duplicates skipped, the handler's
+    seconds per event."""
+
+    applied: Counter[str] = dataclasses.field(default_factory=Counter)
+    duplicates: int = 0
+    handler_seconds: list[float] = dataclasses.field(default_factory=list)
+
+
 class EventIntake:
     """Takes one topic's events into a service: decode, deduplicate, apply, emit."""
 
@@ -83,7 +93,7 @@ class EventIntake:
         """Apply the admitted events in a transaction; if it fails for them, one event per transaction."""
         try:
             async with self.store.transaction() as tx:  # its outbox rows go to the relay as it commits
-                await self.apply(tx, admitted)
+                tally = await self.apply(tx, admitted)
         except Exception as error:
             if transient(error):
                 await asyncio.sleep(1)  # let the store recover before Kafka redelivers the batch
@@ -91,6 +101,8 @@ class EventIntake:
             log.warning("batch failed; applying its events one by one", exc_info=True, size=len(admitted))
             for record, event in admitted:
                 await self._apply_alone(record, event)
+        else:
+            self.count(tally)
 
     async def admitted(self, records: Sequence[ConsumerRecord]) -> list[Admitted]:
         """The records that can be taken, each with its event; the others are dead-lettered."""
@@ -102,9 +114,21 @@ class EventIntake:
                 await self._dead_letters.send(record, refusal.reason, refusal.detail)
         return admitted
 
-    async def apply(self, tx: Transaction, admitted: list[Admitted]) -> None:
-        """Apply the admitted events in `tx`, each once."""
-        await self._apply_all_once(tx, [event for _, event in admitted])
+    async def apply(self, tx: Transaction, admitted: list[Admitted]) -> Tally:
+        """Apply the admitted events in `tx`, each once; what it did is `count`ed once `tx` commits."""
+        return await self._apply_all_once(tx, [event for _, event in admitted])
+
+    def count(self, tally: Tally) -> None:
+        """Count what a committed transaction applied: one rolled back and tried again counts once."""
+        handler_seconds = self._metrics.handler_seconds.labels(self.topic.name)
+        for seconds in tally.handler_seconds:
+            handler_seconds.observe(seconds)
+        for event_type, applied in tally.applied.items():
+            self._metrics.consumed.labels(self.topic.name, event_type).inc(applied)
+        if tally.duplicates:
+            self._metrics.duplicates.labels(self.topic.name).inc(tally.duplicates)
+        self.applied += tally.applied.total()
+        self.duplicates += tally.duplicates
 
     def admit(self, record: ConsumerRecord) -> Envelope:
         """The record as an event of this topic, or `InvalidEvent` saying why it cannot be taken."""
@@ -129,22 +153,23 @@ class EventIntake:
         if event.subject is not None and event.subject != entity:
             raise InvalidEvent("key_mismatch", f"subject is not the event's {self.topic.key}")
 
-    async def _apply_once(self, tx: Transaction, event: Envelope) -> None:
+    async def _apply_once(self, tx: Transaction, event: Envelope) -> Tally:
+        tally = Tally()
         with bound_to_event(event):
             if await tx.first_time(self.topic, event.id):
                 started = time.perf_counter()
                 await self._apply(tx, event)
-                self._metrics.handler_seconds.labels(self.topic.name).observe(time.perf_counter() - started)
-                self._metrics.consumed.labels(self.topic.name, event.type).inc()
-                self.applied += 1
+                tally.handler_seconds.append(time.perf_counter() - started)
+                tally.applied[event.type] += 1
             else:
-                self._metrics.duplicates.labels(self.topic.name).inc()
-                self.duplicates += 1
+                tally.duplicates += 1
                 log.info("duplicate event skipped")
+        return tally
 
-    async def _apply_all_once(self, tx: Transaction, events: list[Envelope]) -> None:
+    async def _apply_all_once(self, tx: Transaction, events: list[Envelope]) -> Tally:
         """The batch's new events (one inbox statement for all of them) through `apply_batch`, or
         through `apply` one by one; a failure falls back to `apply`, one event per transaction."""
+        tally = Tally()
         fresh = await tx.first_times(self.topic, [event.id for event in events])
         new = []
         for event in events:
@@ -152,38 +177,31 @@ class EventIntake:
                 fresh.discard(event.id)  # a second copy inside the batch is a duplicate as well
                 new.append(event)
             else:
-                self._metrics.duplicates.labels(self.topic.name).inc()
-                self.duplicates += 1
+                tally.duplicates += 1
                 with bound_to_event(event):
                     log.info("duplicate event skipped")
         if not new:
-            return
+            return tally
         if self._apply_batch is None:
             for event in new:
                 with bound_to_event(event):
                     started = time.perf_counter()
                     await self._apply(tx, event)
-                    self._metrics.handler_seconds.labels(self.topic.name).observe(time.perf_counter() - started)
-                    self._metrics.consumed.labels(self.topic.name, event.type).inc()
-                    self.applied += 1
-            return
+                    tally.handler_seconds.append(time.perf_counter() - started)
+            tally.applied.update(event.type for event in new)
+            return tally
         started = time.perf_counter()
         await self._apply_batch(tx, new)
-        each = (time.perf_counter() - started) / len(new)
-        handler_seconds = self._metrics.handler_seconds.labels(self.topic.name)
-        for _ in new:
-            handler_seconds.observe(each)
-        for event_type, count in Counter(event.type for event in new).items():
-            self._metrics.consumed.labels(self.topic.name, event_type).inc(count)
-        self.applied += len(new)
+        tally.handler_seconds += [(time.perf_counter() - started) / len(new)] * len(new)
+        tally.applied.update(event.type for event in new)
+        return tally
 
     async def _apply_alone(self, record: ConsumerRecord, event: Envelope) -> None:
         """Retry one event in its own transaction; dead-letter it if the handler keeps failing."""
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 async with self.store.transaction() as tx:
-                    await self._apply_once(tx, event)
-                    return
+                    tally = await self._apply_once(tx, event)
             except Exception as error:
                 if transient(error):
                     await asyncio.sleep(1)
@@ -193,6 +211,9 @@ class EventIntake:
                         await self._dead_letters.send(record, "handler_error", f"{type(error).__name__}: {error}")
                     return
                 await asyncio.sleep(0.05 * 2**attempt)
+            else:
+                self.count(tally)
+                return
 
 
 def subscribe(broker: KafkaBroker, group_id: str, intakes: Sequence[EventIntake], max_records: int = 500,
@@ -251,8 +272,7 @@ async def take_together(shares: Sequence[tuple[EventIntake, Sequence[ConsumerRec
     admitted = [(intake, await intake.admitted(records)) for intake, records in shares]
     try:
         async with shares[0][0].store.transaction() as tx:
-            for intake, events in admitted:
-                await intake.apply(tx, events)
+            tallies = [(intake, await intake.apply(tx, events)) for intake, events in admitted]
     except Exception as error:
         if transient(error):
             await asyncio.sleep(1)  # let the store recover before Kafka redelivers the batch
@@ -260,6 +280,9 @@ async def take_together(shares: Sequence[tuple[EventIntake, Sequence[ConsumerRec
         log.warning("batch of several topics failed; taking each on its own", exc_info=True)
         for intake, events in admitted:
             await intake.take_admitted(events)
+    else:
+        for intake, tally in tallies:
+            intake.count(tally)
 
 
 def _by_topic(records: Sequence[ConsumerRecord]) -> dict[str, list[ConsumerRecord]]:

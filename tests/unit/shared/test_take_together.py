@@ -59,11 +59,11 @@ async def intakes(tmp_path):  # noqa: ANN001, ANN201
 
         return EventIntake(topic, CONTRACT_COMMAND, apply, store=store, dead_letters=letters, metrics=metrics)
 
-    return store, intake(CONTRACT_COMMANDS), intake(OTHER_COMMANDS), applied, dead
+    return store, intake(CONTRACT_COMMANDS), intake(OTHER_COMMANDS), applied, dead, metrics
 
 
 async def test_the_topics_of_a_poll_commit_together_in_order(tmp_path):
-    store, commands, others, applied, _ = await intakes(tmp_path)
+    store, commands, others, applied, _, _ = await intakes(tmp_path)
     try:
         await take_together([(commands, records(CONTRACT_COMMANDS, [opening("a"), opening("b")])),
                               (others, records(OTHER_COMMANDS, [opening("c")]))])
@@ -74,7 +74,7 @@ async def test_the_topics_of_a_poll_commit_together_in_order(tmp_path):
 
 
 async def test_a_failing_event_of_one_topic_leaves_the_other_topic_applied_and_is_dead_lettered(tmp_path):
-    store, commands, others, applied, dead = await intakes(tmp_path)
+    store, commands, others, applied, dead, metrics = await intakes(tmp_path)
     a, bad, c = opening("a"), opening("bad"), opening("c")
     try:
         await take_together([(commands, records(CONTRACT_COMMANDS, [a])), (others, records(OTHER_COMMANDS, [bad, c]))])
@@ -83,12 +83,16 @@ async def test_a_failing_event_of_one_topic_leaves_the_other_topic_applied_and_i
         async with store.transaction() as tx:  # taken, so a redelivery is skipped; "bad" only dead-lettered
             assert await tx.first_times(CONTRACT_COMMANDS, [a.id]) == set()
             assert await tx.first_times(OTHER_COMMANDS, [bad.id, c.id]) == {bad.id}
+        # Counted once, as committed: the rolled-back joint attempt counts nothing.
+        assert (commands.applied, others.applied) == (1, 1)
+        assert metrics.registry.get_sample_value(
+            "contract_pause_events_consumed_total", {"topic": CONTRACT_COMMANDS.name, "type": a.type}) == 1
     finally:
         await store.close()
 
 
 async def test_several_writers_take_each_topic_in_a_transaction_of_its_own(tmp_path, monkeypatch):
-    store, commands, others, applied, _ = await intakes(tmp_path)
+    store, commands, others, applied, _, _ = await intakes(tmp_path)
     monkeypatch.setattr(Counted, "single_writer", False)  # as on PostgreSQL shared by instances
     try:
         await take_together([(commands, records(CONTRACT_COMMANDS, [opening("a")])),
