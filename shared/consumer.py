@@ -91,18 +91,9 @@ class EventIntake:
 
     async def take_admitted(self, admitted: list[Admitted]) -> None:
         """Apply the admitted events in a transaction; if it fails for them, one event per transaction."""
-        try:
-            async with self.store.transaction() as tx:  # its outbox rows go to the relay as it commits
-                tally = await self.apply(tx, admitted)
-        except Exception as error:
-            if transient(error):
-                await asyncio.sleep(1)  # let the store recover before Kafka redelivers the batch
-                raise
-            log.warning("batch failed; applying its events one by one", exc_info=True, size=len(admitted))
+        if not await _applied_together(self.store, [(self, admitted)], "batch failed; applying its events one by one"):
             for record, event in admitted:
                 await self._apply_alone(record, event)
-        else:
-            self.count(tally)
 
     async def admitted(self, records: Sequence[ConsumerRecord]) -> list[Admitted]:
         """The records that can be taken, each with its event; the others are dead-lettered."""
@@ -270,19 +261,27 @@ async def take_together(shares: Sequence[tuple[EventIntake, Sequence[ConsumerRec
             await intake.take(records)
         return
     admitted = [(intake, await intake.admitted(records)) for intake, records in shares]
+    if not await _applied_together(shares[0][0].store, admitted, "batch of several topics failed; taking each on its own"):
+        for intake, events in admitted:
+            await intake.take_admitted(events)
+
+
+async def _applied_together(store: Store, shares: list[tuple[EventIntake, list[Admitted]]], fallback: str) -> bool:
+    """Apply each intake's admitted events in one transaction, counted once it commits; False (and
+    `fallback` logged) if it failed for those events. A store away or busy is raised: Kafka hands the
+    batch over again once it is back."""
     try:
-        async with shares[0][0].store.transaction() as tx:
-            tallies = [(intake, await intake.apply(tx, events)) for intake, events in admitted]
+        async with store.transaction() as tx:  # its outbox rows go to the relay as it commits
+            tallies = [(intake, await intake.apply(tx, events)) for intake, events in shares]
     except Exception as error:
         if transient(error):
             await asyncio.sleep(1)  # let the store recover before Kafka redelivers the batch
             raise
-        log.warning("batch of several topics failed; taking each on its own", exc_info=True)
-        for intake, events in admitted:
-            await intake.take_admitted(events)
-    else:
-        for intake, tally in tallies:
-            intake.count(tally)
+        log.warning(fallback, exc_info=True, size=sum(len(events) for _, events in shares))
+        return False
+    for intake, tally in tallies:
+        intake.count(tally)
+    return True
 
 
 def _by_topic(records: Sequence[ConsumerRecord]) -> dict[str, list[ConsumerRecord]]:
