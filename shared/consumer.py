@@ -9,11 +9,13 @@ is unavailable the batch is not committed and Kafka redelivers it.
 """
 
 import asyncio
+import contextlib
 import dataclasses
+import gc
 import itertools
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -271,8 +273,9 @@ async def _applied_together(store: Store, shares: list[tuple[EventIntake, list[A
     `fallback` logged) if it failed for those events. A store away or busy is raised: Kafka hands the
     batch over again once it is back."""
     try:
-        async with store.transaction() as tx:  # its outbox rows go to the relay as it commits
-            tallies = [(intake, await intake.apply(tx, events)) for intake, events in shares]
+        with _collector_paused():
+            async with store.transaction() as tx:  # its outbox rows go to the relay as it commits
+                tallies = [(intake, await intake.apply(tx, events)) for intake, events in shares]
     except Exception as error:
         if transient(error):
             await asyncio.sleep(1)  # let the store recover before Kafka redelivers the batch
@@ -282,6 +285,24 @@ async def _applied_together(store: Store, shares: list[tuple[EventIntake, list[A
     for intake, tally in tallies:
         intake.count(tally)
     return True
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No garbage collection while a batch is applied. Its objects (events, rows, states) live until
+    it commits, and CPython's collector, run every 700 new objects, walked them again and again:
+    339 runs, 0.2-0.26 s of contract-state's 1.2-1.5 s of CPU for a pause of 10,000 contracts
+    (measured). Reference counting still frees what a batch drops, and a batch leaves no cycles for
+    the collector (measured: none after ten batches of each service's main input); what other tasks
+    leave meanwhile (on PostgreSQL, which awaits the network) waits for the first collection after."""
+    if not gc.isenabled():  # already paused (nested) or turned off by whoever runs the service
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _by_topic(records: Sequence[ConsumerRecord]) -> dict[str, list[ConsumerRecord]]:

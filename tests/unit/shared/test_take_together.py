@@ -2,6 +2,7 @@
 transaction fails, each topic is taken on its own, so one topic's bad event costs the others nothing."""
 
 import contextlib
+import gc
 from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
@@ -98,5 +99,35 @@ async def test_several_writers_take_each_topic_in_a_transaction_of_its_own(tmp_p
         await take_together([(commands, records(CONTRACT_COMMANDS, [opening("a")])),
                              (others, records(OTHER_COMMANDS, [opening("c")]))])
         assert store.transactions == 2 and len(applied) == 2
+    finally:
+        await store.close()
+
+
+async def test_the_collector_rests_while_a_batch_is_applied_and_runs_again_after_it_even_when_it_failed(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 'collector.db'}", MetaData())
+    await store.open([CONTRACT_COMMANDS])
+    collecting: list[tuple[str, bool]] = []
+
+    async def apply(tx: Transaction, event: OpenContract) -> None:
+        collecting.append((event.data.contract_id, gc.isenabled()))
+        if event.data.contract_id == "bad":
+            raise RuntimeError("a handler bug on this one event")
+
+    async def dead_letter(*_: object) -> None:
+        pass
+
+    metrics = Metrics()
+    intake = EventIntake(CONTRACT_COMMANDS, CONTRACT_COMMAND, apply, store=store,
+                         dead_letters=DeadLetters(dead_letter, "test", metrics), metrics=metrics)
+    try:
+        await intake.take(records(CONTRACT_COMMANDS, [opening("a"), opening("bad")]))
+        assert collecting[:2] == [("a", False), ("bad", False)]  # the batch's transaction, which failed
+        assert gc.isenabled()
+        gc.disable()  # whoever runs the service turned it off: it stays off
+        try:
+            await intake.take(records(CONTRACT_COMMANDS, [opening("b")]))
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
     finally:
         await store.close()
