@@ -1,6 +1,8 @@
 """EventIntake with `apply_batch`: one call per Kafka batch with its new events, each once, in order;
 a failing batch falls back to `apply`, event by event, like an intake without one."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from aiokafka import ConsumerRecord
@@ -27,7 +29,8 @@ def records(events: list[OpenContract]) -> list[ConsumerRecord]:
     ]
 
 
-async def intake_for(tmp_path, apply, apply_batch) -> EventIntake:  # noqa: ANN001
+@contextlib.asynccontextmanager
+async def intake_for(tmp_path, apply, apply_batch) -> AsyncIterator[EventIntake]:  # noqa: ANN001
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'intake.db'}", MetaData())
     await store.open()
 
@@ -35,8 +38,11 @@ async def intake_for(tmp_path, apply, apply_batch) -> EventIntake:  # noqa: ANN0
         raise AssertionError("nothing here is unreadable")
 
     metrics = Metrics()
-    return EventIntake(CONTRACT_COMMANDS, CONTRACT_COMMAND, apply, store=store,
-                       dead_letters=DeadLetters(publish, "test", metrics), metrics=metrics, apply_batch=apply_batch)
+    try:
+        yield EventIntake(CONTRACT_COMMANDS, CONTRACT_COMMAND, apply, store=store,
+                          dead_letters=DeadLetters(publish, "test", metrics), metrics=metrics, apply_batch=apply_batch)
+    finally:
+        await store.close()
 
 
 async def test_each_new_event_reaches_the_batch_handler_once_in_order(tmp_path):
@@ -48,11 +54,11 @@ async def test_each_new_event_reaches_the_batch_handler_once_in_order(tmp_path):
     async def apply_batch(_tx: Transaction, events: list[OpenContract]) -> None:
         batches.append([event.id for event in events])
 
-    intake = await intake_for(tmp_path, apply, apply_batch)
     a, b, c = opening("c-a"), opening("c-b"), opening("c-c")
-    await intake.take(records([a, b, a]))
-    await intake.take(records([b, c, c]))
-    await intake.take(records([a]))
+    async with intake_for(tmp_path, apply, apply_batch) as intake:
+        await intake.take(records([a, b, a]))
+        await intake.take(records([b, c, c]))
+        await intake.take(records([a]))
     assert batches == [[a.id, b.id], [c.id]] and alone == []
     assert (intake.applied, intake.duplicates) == (3, 4)
 
@@ -66,7 +72,7 @@ async def test_a_failing_batch_is_applied_one_by_one(tmp_path):
     async def apply_batch(_tx: Transaction, _events: list[OpenContract]) -> None:
         raise RuntimeError("batch handler bug")
 
-    intake = await intake_for(tmp_path, apply, apply_batch)
     a, b = opening("c-a"), opening("c-b")
-    await intake.take(records([a, b, a]))
+    async with intake_for(tmp_path, apply, apply_batch) as intake:
+        await intake.take(records([a, b, a]))
     assert alone == [a.id, b.id]
