@@ -22,7 +22,7 @@ from shared.events.time_entries import (
     TimeEntrySubmitted,
 )
 from shared.events.envelope import Envelope
-from shared.logs import get_logger
+from shared.logs import bound_to_event, get_logger
 from shared.store import Transaction
 from shared.topics import TIME_ENTRIES
 
@@ -63,8 +63,9 @@ async def submit_all(tx: Transaction, submissions: list[TimeEntrySubmitted]) -> 
             recorded[data.entry_id] = recording.entry  # a resubmission later in the batch finds it
             verdicts.append(_verdict_event(submission, recording.entry, now))
         else:
-            log.info("time entry resubmitted; first verdict stands", entry_id=data.entry_id,
-                     accepted=recording.entry.accepted, **_about(submission))
+            with bound_to_event(submission):
+                log.info("time entry resubmitted; first verdict stands", entry_id=data.entry_id,
+                         accepted=recording.entry.accepted)
     await store.save_entries(tx.connection, [r.entry for r in recordings if r.first_time], recorded_at=now)
     await tx.emit_all(TIME_ENTRIES, verdicts)
     return recordings
@@ -72,18 +73,13 @@ async def submit_all(tx: Transaction, submissions: list[TimeEntrySubmitted]) -> 
 
 def _verdict_event(submission: TimeEntrySubmitted, entry: RecordedEntry, now: datetime) -> Envelope:
     verdict = entry.verdict()
-    if isinstance(verdict, TimeEntryAcceptedData):
-        log.info("time entry accepted", entry_id=entry.entry_id, contract_id=entry.contract_id,
-                 minutes=entry.minutes, payment_protection=entry.payment_protection, **_about(submission))
-        return TimeEntryAccepted.derived_from(submission, verdict, source=SOURCE, time=now)
-    log.info("time entry rejected", entry_id=entry.entry_id, contract_id=entry.contract_id,
-             reason=entry.rejection, **_about(submission))
-    return TimeEntryRejected.derived_from(submission, verdict, source=SOURCE, time=now)
-
-
-def _about(event: Envelope) -> dict[str, str]:
-    # What bound_to_event would add, for a batch: binding context per event costs more than handling it.
-    return {"event_id": event.id, "correlation_id": event.correlation_id}
+    with bound_to_event(submission):
+        if isinstance(verdict, TimeEntryAcceptedData):
+            log.info("time entry accepted", entry_id=entry.entry_id, contract_id=entry.contract_id,
+                     minutes=entry.minutes, payment_protection=entry.payment_protection)
+            return TimeEntryAccepted.derived_from(submission, verdict, source=SOURCE, time=now)
+        log.info("time entry rejected", entry_id=entry.entry_id, contract_id=entry.contract_id, reason=entry.rejection)
+        return TimeEntryRejected.derived_from(submission, verdict, source=SOURCE, time=now)
 
 
 async def on_contract_event(tx: Transaction, event: ContractEvent) -> None:
@@ -125,14 +121,14 @@ async def _learn_all(tx: Transaction, events: list[ContractEvent]) -> list[_Lear
     for event in events:
         contract_id = event.data.contract_id
         version = ContractVersion.of(event.data)
-        if histories[contract_id].knows(version.version):
-            log.info("contract version already known", contract_id=contract_id, version=version.version,
-                     **_about(event))
-            continue
-        history = histories[contract_id] = histories[contract_id].learn(version)
-        log.info("contract version learned", contract_id=contract_id, version=version.version,
-                 status=version.status, current_version=history.current.version,
-                 current_status=history.current.status, **_about(event))
+        with bound_to_event(event):
+            if histories[contract_id].knows(version.version):
+                log.info("contract version already known", contract_id=contract_id, version=version.version)
+                continue
+            history = histories[contract_id] = histories[contract_id].learn(version)
+            log.info("contract version learned", contract_id=contract_id, version=version.version,
+                     status=version.status, current_version=history.current.version,
+                     current_status=history.current.status)
         learned.append(_Learned(event, version, history))
     await store.add_versions(tx.connection, [(each.history.contract_id, each.version) for each in learned])
     return learned
@@ -158,8 +154,9 @@ async def _revoke_all(tx: Transaction, learned: list[_Learned]) -> None:
 
 
 def _revocation(learned: _Learned, entry: RecordedEntry, now: datetime) -> Envelope:
-    log.info("payment protection revoked", entry_id=entry.entry_id, contract_id=entry.contract_id,
-             reason="work_during_pause", learned_version=learned.version.version, **_about(learned.event))
+    with bound_to_event(learned.event):
+        log.info("payment protection revoked", entry_id=entry.entry_id, contract_id=entry.contract_id,
+                 reason="work_during_pause", learned_version=learned.version.version)
     data = ProtectionRevokedData(entry_id=entry.entry_id, contract_id=entry.contract_id, reason="work_during_pause")
     return ProtectionRevoked.derived_from(
         learned.event, data, source=SOURCE, time=now, discriminator=entry.entry_id
