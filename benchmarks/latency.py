@@ -20,6 +20,9 @@ Baseline, same broker, same run, same rate: the same number of messages through 
 consumes a batch, produces each record with the relay's producer settings (acks=all, idempotent,
 the same linger), waits for the acks and commits; measured from the producer's ack to the arrival at
 the last consumer, as above. The latency of a single event on an idle system is printed for both.
+
+`--without time_tracking` / `--without notification` leaves that service out, and the path it ends
+(the gate, the notice) unmeasured: what the other paths take when they do not share the machine with it.
 """
 
 import argparse
@@ -30,7 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -59,6 +62,7 @@ from shared.events.contracts import OpenContract, OpenContractData
 from shared.topics import BILLING_EVENTS, CONTRACT_COMMANDS, CONTRACT_EVENTS, NOTIFICATIONS, ensure_topics
 
 SERVICES = ("billing_monitor", "contract_state", "time_tracking", "notification")
+OPTIONAL = ("time_tracking", "notification")  # each ends one path; the other two are on every path
 PROBE_EVERY = 0.020
 IDLE_SINGLES = 5
 RUN = uuid.uuid4().hex[:8]
@@ -210,21 +214,23 @@ def notice_of(freelancers: set[bytes]) -> Callable[[ConsumerRecord], bool]:
     return matches
 
 
-async def through_services(bootstrap: str, producer: AIOKafkaProducer, events: Reader, notices: Reader,
-                           probes: Probes, clients: list[Client], rate: float) -> Latencies:
+async def through_services(bootstrap: str, producer: AIOKafkaProducer, events: Reader, notices: Reader | None,
+                           probes: Probes | None, clients: list[Client], rate: float) -> Latencies:
+    """Send each client's payment failure at `rate`; the latency of every path measured (a path whose
+    service is left out, with its reader or probes None, is not)."""
     by_key = {client.client_id.encode(): client for client in clients}
     acked: dict[str, float] = {}
 
     def on_ack(key: bytes, when: float) -> None:
         client = by_key[key]
         acked[client.client_id] = when
-        if client.probed:
+        if client.probed and probes:
             probes.start(client, when)
 
     contracts = {client.contract_id.encode() for client in clients}
     freelancers = {client.freelancer_id.encode() for client in clients}
     reading_events = asyncio.create_task(events.until(paused_of(contracts), len(clients)))
-    reading_notices = asyncio.create_task(notices.until(notice_of(freelancers), len(clients)))
+    reading_notices = asyncio.create_task(notices.until(notice_of(freelancers), len(clients)) if notices else _none())
     messages = [(BILLING_EVENTS.name, client.client_id.encode(), payment_failed(client).to_json()) for client in clients]
     figures = Latencies(sent_rate=await paced(producer, messages, rate, on_ack))
     client_of_contract = {client.contract_id.encode(): client.client_id for client in clients}
@@ -233,29 +239,38 @@ async def through_services(bootstrap: str, producer: AIOKafkaProducer, events: R
         figures.paused.append(arrived - acked[client_of_contract[record.key]])
     for arrived, record in await reading_notices:
         figures.notice.append(arrived - acked[client_of_freelancer[record.key]])
-    probing = [task for task in probes.tasks if not task.done()]
-    await asyncio.gather(*probing)
-    figures.gate = [probes.refused[client.contract_id] for client in clients if client.probed]
-    probes.tasks.clear()
+    if probes:
+        await asyncio.gather(*probes.tasks)
+        figures.gate = [probes.refused[client.contract_id] for client in clients if client.probed]
+        probes.tasks.clear()
     return figures
+
+
+async def _none() -> list:
+    return []
 
 
 async def open_contracts(bootstrap: str, producer: AIOKafkaProducer, clients: list[Client], at: datetime,
                          groups: dict[str, str]) -> None:
-    """Open every client's contract and wait until contract-state, time-tracking and notification have applied them."""
+    """Open every client's contract and wait until contract-state, and time-tracking and notification
+    if they run (have a group), have applied them."""
     acks = [
         await producer.send(CONTRACT_COMMANDS.name, opening(client, at).to_json(), key=client.contract_id.encode())
         for client in clients
     ]
     await asyncio.gather(*acks)
     await caught_up(bootstrap, groups["contract_state"], [CONTRACT_COMMANDS.name])
-    for package in ("time_tracking", "notification"):
+    for package in (package for package in OPTIONAL if package in groups):
         await caught_up(bootstrap, groups[package], [CONTRACT_EVENTS.name])
 
 
 async def measure_services(bootstrap: str, workdir: Path, rate: float, count: int, probed_per_second: float,
-                           profile: Path | None, idle_singles: int = IDLE_SINGLES) -> tuple[Latencies, Latencies]:
-    """(idle singles, loaded run) through the four services."""
+                           profile: Path | None, idle_singles: int = IDLE_SINGLES,
+                           without: Sequence[str] = ()) -> tuple[Latencies, Latencies]:
+    """(idle singles, loaded run) through the four services, or those not left out."""
+    packages = tuple(package for package in SERVICES if package not in without)
+    if "time_tracking" not in packages:
+        probed_per_second = 0
     probe_one_in = max(1, round(rate / probed_per_second)) if probed_per_second > 0 else 0
     run = uuid.uuid4().hex[:8]  # each measurement its own clients, even twice in one process
     load = [Client(n, probed=bool(probe_one_in) and n % probe_one_in == 0, run=run) for n in range(count)]
@@ -263,17 +278,17 @@ async def measure_services(bootstrap: str, workdir: Path, rate: float, count: in
     opened_at = datetime.now(UTC) - timedelta(hours=2)
     # Probes report time well before any pause (and after the opening): only "paused now" refuses them.
     window = (opened_at + timedelta(minutes=10), opened_at + timedelta(minutes=20))
-    groups = await fresh_groups(bootstrap, SERVICES)
-    with services(bootstrap, workdir, SERVICES, runner=_profiler(profile), groups=groups) as running:
+    groups = await fresh_groups(bootstrap, packages)
+    with services(bootstrap, workdir, packages, runner=_profiler(profile), groups=groups) as running:
         await wait_healthy(running.ports, running.running)
         async with (
             producing(bootstrap) as producer,
             Reader.opened(bootstrap, CONTRACT_EVENTS.name) as events,
-            Reader.opened(bootstrap, NOTIFICATIONS.name) as notices,
+            _reader_if("notification" in packages, bootstrap, NOTIFICATIONS.name) as notices,
             httpx.AsyncClient(limits=httpx.Limits(max_connections=200), timeout=30) as http,
         ):
             await open_contracts(bootstrap, producer, singles + load, opened_at, groups)
-            probes = Probes(http, running.ports["time_tracking"], window)
+            probes = Probes(http, running.ports["time_tracking"], window) if "time_tracking" in packages else None
             await through_services(bootstrap, producer, events, notices, probes, singles[:1], rate)
             idle = Latencies()
             for client in singles[1:]:
@@ -283,8 +298,17 @@ async def measure_services(bootstrap: str, workdir: Path, rate: float, count: in
                 idle.notice += one.notice
                 idle.gate += one.gate
             loaded = await through_services(bootstrap, producer, events, notices, probes, load, rate)
-            loaded.probe_requests = probes.requests
+            loaded.probe_requests = probes.requests if probes else 0
             return idle, loaded
+
+
+@contextlib.asynccontextmanager
+async def _reader_if(wanted: bool, bootstrap: str, topic: str) -> AsyncIterator[Reader | None]:
+    if not wanted:
+        yield None
+        return
+    async with Reader.opened(bootstrap, topic) as reader:
+        yield reader
 
 
 def _profiler(profile: Path | None) -> Callable[[str], list[str]] | None:
@@ -325,14 +349,14 @@ def report(rate: float, seconds: float, idle_bare: list[float], bare_loaded: lis
 
 
 async def benchmark(bootstrap: str, rate: float, seconds: float, probed: float, profile: Path | None,
-                    idle_singles: int = IDLE_SINGLES) -> None:
+                    idle_singles: int = IDLE_SINGLES, without: Sequence[str] = ()) -> None:
     await ensure_topics(bootstrap)
     count = max(1, round(rate * seconds))
     with tempfile.TemporaryDirectory(prefix="latency-") as scratch:
         workdir = profile or Path(scratch)  # with a profile, the services' logs stay beside it
         workdir.mkdir(parents=True, exist_ok=True)
         idle_bare, bare_loaded, bare_rate = await bare(bootstrap, workdir, rate, count, idle_singles)
-        idle, loaded = await measure_services(bootstrap, workdir, rate, count, probed, profile, idle_singles)
+        idle, loaded = await measure_services(bootstrap, workdir, rate, count, probed, profile, idle_singles, without)
     report(rate, seconds, idle_bare, bare_loaded, bare_rate, idle, loaded, idle_singles)
 
 
@@ -343,10 +367,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--probed", type=float, default=20,
                         help="clients per second whose time gate is probed (default 20; 0: none)")
     parser.add_argument("--profile", type=Path, help="run each service under pyinstrument, its HTML report here")
+    parser.add_argument("--without", action="append", choices=OPTIONAL, default=[],
+                        help="leave this service out (repeatable); the path it ends is not measured")
     options = parser.parse_args(argv)
     with broker() as bootstrap:
-        print(f"broker {bootstrap}; {options.rate:g} failures/s for {options.seconds:g} s", flush=True)
-        asyncio.run(benchmark(bootstrap, options.rate, options.seconds, options.probed, options.profile))
+        left_out = f"; without {', '.join(options.without)}" if options.without else ""
+        print(f"broker {bootstrap}; {options.rate:g} failures/s for {options.seconds:g} s{left_out}", flush=True)
+        asyncio.run(benchmark(bootstrap, options.rate, options.seconds, options.probed, options.profile,
+                              without=options.without))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,15 @@ async def test_latency(registry_topics: str, capsys: pytest.CaptureFixture[str])
         assert path in printed, printed
 
 
+async def test_latency_of_the_pause_path_alone(registry_topics: str, capsys: pytest.CaptureFixture[str]) -> None:
+    await latency.benchmark(registry_topics, rate=20, seconds=0.5, probed=20, profile=None, idle_singles=1,
+                            without=latency.OPTIONAL)
+    rows = {line[:34].strip(): line[34:] for line in capsys.readouterr().out.splitlines()}
+    assert rows["-> contract.paused on the topic"].split()[2] == "10", rows  # count: every failure's pause
+    assert rows["-> freelancer's contract_paused"].strip() == "(not measured)"
+    assert rows["-> time gate refuses an entry"].strip() == "(not measured)"
+
+
 async def test_pause_fanout(registry_topics: str, capsys: pytest.CaptureFixture[str]) -> None:
     (figures,) = await pause_fanout.benchmark(registry_topics, contracts=20, runs=1)
     assert 0 < figures.first_paused_seconds <= figures.last_paused_seconds
