@@ -66,7 +66,6 @@ from shared.topics import (
     TIME_ENTRIES_SUBMITTED,
     Topic,
     ensure_topics,
-    partitions_of,
 )
 from tests.support import producer
 

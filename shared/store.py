@@ -34,7 +34,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
-    event,
+    event as engine_events,
     func,
     select,
     tuple_,
@@ -408,7 +408,7 @@ def _create_engine(url: str) -> AsyncEngine:
     engine = create_async_engine(on_loop(url), insertmanyvalues_page_size=INSERT_PAGE_ROWS,
                                  pool_size=2, max_overflow=4, connect_args={"cached_statements": CACHED_STATEMENTS})
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @engine_events.listens_for(engine.sync_engine, "connect")
     def _durable_wal(dbapi_connection, _record) -> None:  # noqa: ANN001
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout=10000")
