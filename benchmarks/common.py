@@ -35,6 +35,10 @@ WAIT_TIMEOUT = 180.0
 JWT_SECRET = "benchmark-secret-for-contract-pause-benchmarks"
 
 
+# The process of each broker `broker()` started, by its bootstrap address: whose CPU to count.
+LOCAL_BROKER_PIDS: dict[str, int] = {}
+
+
 @contextlib.contextmanager
 def broker() -> Iterator[str]:
     """KAFKA_BOOTSTRAP_SERVERS when set, else a LocalKafka for the duration."""
@@ -45,6 +49,8 @@ def broker() -> Iterator[str]:
     from ops.kafka_local import LocalKafka
 
     with LocalKafka() as local:
+        if local.pid is not None:
+            LOCAL_BROKER_PIDS[local.bootstrap_servers] = local.pid
         yield local.bootstrap_servers
 
 
@@ -106,8 +112,8 @@ def services(
 
 
 @contextlib.contextmanager
-def bare_hops(bootstrap: str, hops: Sequence[tuple[str, str]], workdir: Path) -> Iterator[None]:
-    """Bare aiokafka relays (`python -m benchmarks.common IN OUT`), one process per hop."""
+def bare_hops(bootstrap: str, hops: Sequence[tuple[str, str]], workdir: Path) -> Iterator[dict[str, subprocess.Popen]]:
+    """Bare aiokafka relays (`python -m benchmarks.common IN OUT`), one process per hop, by name."""
     running = {}
     try:
         for number, (source, sink) in enumerate(hops):
@@ -116,7 +122,7 @@ def bare_hops(bootstrap: str, hops: Sequence[tuple[str, str]], workdir: Path) ->
                 [sys.executable, "-m", "benchmarks.common", bootstrap, source, sink, f"bench-bare-{uuid.uuid4().hex[:8]}"],
                 cwd=REPO, stdout=log, stderr=log, preexec_fn=die_with_parent(),
             )
-        yield
+        yield running
     finally:
         stop_all(running)
 

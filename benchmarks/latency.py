@@ -29,6 +29,8 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +46,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from benchmarks.common import (
     JWT_SECRET,
+    LOCAL_BROKER_PIDS,
     Reader,
     bare_hops,
     bare_warm_up,
@@ -56,6 +59,7 @@ from benchmarks.common import (
     services,
     wait_healthy,
 )
+from benchmarks.cpu import CpuWindow
 from shared.auth import mint
 from shared.events.billing import PaymentFailed, PaymentFailedData
 from shared.events.contracts import OpenContract, OpenContractData
@@ -96,6 +100,7 @@ class Latencies:
     gate: list[float] = field(default_factory=list)
     sent_rate: float = 0.0
     probe_requests: int = 0
+    cpu: str = ""  # what each process spent meanwhile (benchmarks.cpu)
 
 
 def payment_failed(client: Client) -> PaymentFailed:
@@ -131,10 +136,11 @@ async def paced(producer: AIOKafkaProducer, messages: list[tuple[str, bytes, byt
 
 
 async def bare(bootstrap: str, workdir: Path, rate: float, count: int,
-               idle_singles: int = IDLE_SINGLES) -> tuple[list[float], list[float], float]:
-    """Idle singles and the loaded run through a bare 2-hop relay: (idle, loaded, achieved rate)."""
+               idle_singles: int = IDLE_SINGLES) -> tuple[list[float], Latencies]:
+    """Idle singles and the loaded run through a bare 2-hop relay: (idle, loaded); the loaded run's
+    arrivals at the last consumer are its `paused`."""
     async with scratch_topics(bootstrap, 3) as (first, middle, last):
-        with bare_hops(bootstrap, [(first.name, middle.name), (middle.name, last.name)], workdir):
+        with bare_hops(bootstrap, [(first.name, middle.name), (middle.name, last.name)], workdir) as hops:
             async with producing(bootstrap) as producer, Reader.opened(bootstrap, last.name) as out:
                 await bare_warm_up(producer, out, first.name)
                 idle = []
@@ -144,8 +150,9 @@ async def bare(bootstrap: str, workdir: Path, rate: float, count: int,
                     latencies, _ = await _bare_run(producer, out, first.name, [key], rate)
                     idle += latencies
                 keys = [f"load-{number}".encode() for number in range(count)]
-                loaded, achieved = await _bare_run(producer, out, first.name, keys, rate)
-                return idle, loaded, achieved
+                with CpuWindow(_pids(bootstrap, hops)) as cpu:
+                    loaded, achieved = await _bare_run(producer, out, first.name, keys, rate)
+                return idle, Latencies(paused=loaded, sent_rate=achieved, cpu=cpu.said())
 
 
 async def _bare_run(producer: AIOKafkaProducer, out: Reader, topic: str, keys: list[bytes],
@@ -297,9 +304,19 @@ async def measure_services(bootstrap: str, workdir: Path, rate: float, count: in
                 idle.paused += one.paused
                 idle.notice += one.notice
                 idle.gate += one.gate
-            loaded = await through_services(bootstrap, producer, events, notices, probes, load, rate)
+            with CpuWindow(_pids(bootstrap, running.running)) as cpu:
+                loaded = await through_services(bootstrap, producer, events, notices, probes, load, rate)
+            loaded.cpu = cpu.said()
             loaded.probe_requests = probes.requests if probes else 0
             return idle, loaded
+
+
+def _pids(bootstrap: str, processes: dict[str, subprocess.Popen]) -> dict[str, int]:
+    """Whose CPU a run counts: its processes, the broker if this script started it, and this script."""
+    pids = {name.replace("_", "-"): process.pid for name, process in processes.items()}
+    if bootstrap in LOCAL_BROKER_PIDS:
+        pids["broker"] = LOCAL_BROKER_PIDS[bootstrap]
+    return pids | {"this script": os.getpid()}
 
 
 @contextlib.asynccontextmanager
@@ -333,19 +350,23 @@ def row(name: str, values: list[float], baseline: list[float] | None = None) -> 
     return text
 
 
-def report(rate: float, seconds: float, idle_bare: list[float], bare_loaded: list[float], bare_rate: float,
-           idle: Latencies, loaded: Latencies, idle_singles: int = IDLE_SINGLES) -> None:
+def report(rate: float, seconds: float, idle_bare: list[float], baseline: Latencies, idle: Latencies,
+           loaded: Latencies, idle_singles: int = IDLE_SINGLES) -> None:
+    bare_loaded = baseline.paused
     ms = lambda values: f"{percentile(values, 0.5) * 1000:.1f} ms" if values else "-"  # noqa: E731
     print(f"single event on an idle system (median of {idle_singles}): bare 2-hop relay {ms(idle_bare)}; "
           f"-> contract.paused {ms(idle.paused)}, -> freelancer notice {ms(idle.notice)}, -> time gate {ms(idle.gate)}")
     print(f"under load: {rate:g} failures/s for {seconds:g} s (sent at {loaded.sent_rate:,.0f}/s; "
-          f"baseline sent at {bare_rate:,.0f}/s); gate probed on {len(loaded.gate)} clients, "
+          f"baseline sent at {baseline.sent_rate:,.0f}/s); gate probed on {len(loaded.gate)} clients, "
           f"{loaded.probe_requests} probe requests")
     print(f"{'path':<34} {'p50 ms':>8} {'p99 ms':>8} {'count':>7} {'p50/base':>9} {'p99/base':>9}")
     print(row("baseline: bare aiokafka 2-hop relay", bare_loaded))
     print(row("-> contract.paused on the topic", loaded.paused, bare_loaded))
     print(row("-> freelancer's contract_paused", loaded.notice, bare_loaded))
     print(row("-> time gate refuses an entry", loaded.gate, bare_loaded))
+    if baseline.cpu and loaded.cpu:
+        print(f"CPU, baseline under load: {baseline.cpu}")
+        print(f"CPU, services under load: {loaded.cpu}")
 
 
 async def benchmark(bootstrap: str, rate: float, seconds: float, probed: float, profile: Path | None,
@@ -355,9 +376,9 @@ async def benchmark(bootstrap: str, rate: float, seconds: float, probed: float, 
     with tempfile.TemporaryDirectory(prefix="latency-") as scratch:
         workdir = profile or Path(scratch)  # with a profile, the services' logs stay beside it
         workdir.mkdir(parents=True, exist_ok=True)
-        idle_bare, bare_loaded, bare_rate = await bare(bootstrap, workdir, rate, count, idle_singles)
+        idle_bare, baseline = await bare(bootstrap, workdir, rate, count, idle_singles)
         idle, loaded = await measure_services(bootstrap, workdir, rate, count, probed, profile, idle_singles, without)
-    report(rate, seconds, idle_bare, bare_loaded, bare_rate, idle, loaded, idle_singles)
+    report(rate, seconds, idle_bare, baseline, idle, loaded, idle_singles)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,6 +4,9 @@ Not a measurement (the sizes are far too small to mean anything): it keeps the s
 the services change. Each run uses consumer groups and scratch topics of its own.
 """
 
+import re
+from pathlib import Path
+
 import pytest
 
 from benchmarks import batch_cpu, latency, memory, notices, pause_fanout, pause_storm, time_entries
@@ -17,6 +20,10 @@ async def test_latency(registry_topics: str, capsys: pytest.CaptureFixture[str])
     for path in ("baseline: bare aiokafka 2-hop relay", "-> contract.paused", "-> freelancer's contract_paused",
                  "-> time gate refuses an entry", "single event on an idle system"):
         assert path in printed, printed
+    if Path("/proc/self/stat").exists():  # what each process spent meanwhile: Linux says
+        assert "CPU, baseline under load: " in printed and "bare hop 1 " in printed, printed
+        for process in ("billing-monitor", "contract-state", "time-tracking", "notification", "this script"):
+            assert re.search(rf"CPU, services under load: .*{process} \d+\.\d s", printed), printed
 
 
 async def test_latency_of_the_pause_path_alone(registry_topics: str, capsys: pytest.CaptureFixture[str]) -> None:
