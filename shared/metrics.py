@@ -1,5 +1,5 @@
 """Prometheus metrics of one service: events in and out per type, handler latency, outbox backlog,
-dead letters, and the consumer lag of the service's group per partition.
+dead letters, the consumer lag of the service's group per partition, and the process's CPU and memory.
 
 Backlog and lag are read from the store and the broker when scraped, so they are true even
 while the service's consumers are stopped.
@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -49,6 +49,10 @@ class Metrics:
             "contract_pause_consumer_lag", "Messages not yet committed by the service's consumer group",
             ["topic", "partition"], registry=self.registry,
         )
+        # process_cpu_seconds_total, process_resident_memory_bytes, open fds (Linux): where the
+        # machine's cores and memory go, per service (on two cores, the services' latency is mostly
+        # a wait for a CPU: docs/benchmarks.md, ninth round).
+        ProcessCollector(registry=self.registry)
 
     async def render(
         self, backlog: Callable[[], Awaitable[int]], lag: Callable[[], Awaitable[dict[TopicPartition, int]]]
