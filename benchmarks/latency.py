@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -237,24 +237,20 @@ async def through_services(bootstrap: str, producer: AIOKafkaProducer, events: R
     contracts = {client.contract_id.encode() for client in clients}
     freelancers = {client.freelancer_id.encode() for client in clients}
     reading_events = asyncio.create_task(events.until(paused_of(contracts), len(clients)))
-    reading_notices = asyncio.create_task(notices.until(notice_of(freelancers), len(clients)) if notices else _none())
+    reading_notices = asyncio.create_task(notices.until(notice_of(freelancers), len(clients))) if notices else None
     messages = [(BILLING_EVENTS.name, client.client_id.encode(), payment_failed(client).to_json()) for client in clients]
     figures = Latencies(sent_rate=await paced(producer, messages, rate, on_ack))
     client_of_contract = {client.contract_id.encode(): client.client_id for client in clients}
     client_of_freelancer = {client.freelancer_id.encode(): client.client_id for client in clients}
     for arrived, record in await reading_events:
         figures.paused.append(arrived - acked[client_of_contract[record.key]])
-    for arrived, record in await reading_notices:
+    for arrived, record in await reading_notices if reading_notices else ():
         figures.notice.append(arrived - acked[client_of_freelancer[record.key]])
     if probes:
         await asyncio.gather(*probes.tasks)
         figures.gate = [probes.refused[client.contract_id] for client in clients if client.probed]
         probes.tasks.clear()
     return figures
-
-
-async def _none() -> list:
-    return []
 
 
 async def open_contracts(bootstrap: str, producer: AIOKafkaProducer, clients: list[Client], at: datetime,
@@ -291,7 +287,8 @@ async def measure_services(bootstrap: str, workdir: Path, rate: float, count: in
         async with (
             producing(bootstrap) as producer,
             Reader.opened(bootstrap, CONTRACT_EVENTS.name) as events,
-            _reader_if("notification" in packages, bootstrap, NOTIFICATIONS.name) as notices,
+            (Reader.opened(bootstrap, NOTIFICATIONS.name) if "notification" in packages
+             else contextlib.nullcontext()) as notices,
             httpx.AsyncClient(limits=httpx.Limits(max_connections=200), timeout=30) as http,
         ):
             await open_contracts(bootstrap, producer, singles + load, opened_at, groups)
@@ -317,15 +314,6 @@ def _pids(bootstrap: str, processes: dict[str, subprocess.Popen]) -> dict[str, i
     if bootstrap in LOCAL_BROKER_PIDS:
         pids["broker"] = LOCAL_BROKER_PIDS[bootstrap]
     return pids | {"this script": os.getpid()}
-
-
-@contextlib.asynccontextmanager
-async def _reader_if(wanted: bool, bootstrap: str, topic: str) -> AsyncIterator[Reader | None]:
-    if not wanted:
-        yield None
-        return
-    async with Reader.opened(bootstrap, topic) as reader:
-        yield reader
 
 
 def _profiler(profile: Path | None) -> Callable[[str], list[str]] | None:
